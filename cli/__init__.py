@@ -1,0 +1,1 @@
+"""The command-line front end: ``quantarena --batch`` and the ``grade``/``size``/``plan`` tools."""

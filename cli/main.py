@@ -1,0 +1,111 @@
+"""``quantarena``: the TUI by default, ``--batch`` for the headless run, and the tools.
+
+    quantarena                      the Textual TUI (start screen when no runs are given)
+    quantarena --batch [options]    the same runs headless: results.jsonl + summary.json/.md
+    quantarena grade RESULTS.jsonl  re-grade saved answers
+    quantarena size MODEL --quant Q how much VRAM / how many GPUs
+    quantarena plan [--gpus 8x80GiB] place runs on GPUs
+    quantarena runs                 list the catalog's runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from cli.exit_codes import ExitCode
+
+TOOLS = ("grade", "size", "plan", "runs")
+
+
+def add_session_arguments(p: argparse.ArgumentParser) -> None:
+    """Options shared by --batch and the TUI."""
+    p.add_argument("--models", metavar="PATH", help="the catalog (default: ./models.toml, else the packaged one)")
+    p.add_argument("--runs", metavar="GLOB[,GLOB...]", help="runs to execute, e.g. 'smollm2-135m/*' or '*/llama.cpp/*' (default: the catalog's default runs)")
+    p.add_argument("--dataset", metavar="builtin|DIR|hf", help="problems: the built-in set, a MATH-PT folder, or the Hugging Face dataset (default: builtin)")
+    p.add_argument("--split", metavar="SPLIT[,SPLIT...]", help="MATH-PT splits, e.g. ptbr_multiple_choice,ptpt_open_ended")
+    p.add_argument("--level", metavar="N[,N...]", help="only these difficulty levels")
+    p.add_argument("--figures", choices=("only", "none", "any"), default="any", help="problems with figures: only, none, any (default)")
+    p.add_argument("--limit", type=int, metavar="N", help="number of problems (default from models.toml [defaults])")
+    p.add_argument("--seed", type=int, metavar="S", help="sampling seed; with --limit also picks a random sample (default 0)")
+    p.add_argument("--sample", action="store_true", help="with --limit: a random sample (by --seed) instead of the first N")
+    p.add_argument("--max-new-tokens", type=int, metavar="N", help="token cap per answer (default from models.toml [defaults])")
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    p.add_argument("--fixed-length", action="store_true", help="decode exactly --max-new-tokens tokens (ignore EOS), as speed benchmarks do")
+    p.add_argument("--synthetic", action="store_true", help="build each run's real architecture with random weights (no download; correctness n/a)")
+    p.add_argument("--gpus", metavar="auto|none|8x80GiB", default="auto", help="GPUs to place runs on (default: those present)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: results/<timestamp>)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="quantarena",
+        description="Compare quantized LLM engines on MATH-PT: accuracy, speed and memory side by side.",
+        epilog="Tools: quantarena {grade,size,plan,runs} --help. Exit codes: 0 ok, 2 usage/config error, "
+        "3 a run failed to load, 130 interrupted.",
+    )
+    p.add_argument("--batch", action="store_true", help="run headless and write results (no TUI)")
+    p.add_argument("--quiet", action="store_true", help="--batch: no progress bar")
+    add_session_arguments(p)
+    return p
+
+
+def _tool_parser(name: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"quantarena {name}")
+    if name == "grade":
+        from cli import grade
+
+        grade.add_arguments(p)
+    elif name == "size":
+        from cli import size
+
+        size.add_arguments(p)
+    elif name == "plan":
+        from cli import plan
+
+        plan.add_arguments(p)
+    elif name == "runs":
+        p.add_argument("--models", metavar="PATH")
+        p.add_argument("--all", action="store_true", help="also the runs not in the default selection")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in TOOLS:
+            name = argv[0]
+            args = _tool_parser(name).parse_args(argv[1:])
+            if name == "grade":
+                from cli import grade
+
+                return int(grade.run(args))
+            if name == "size":
+                from cli import size
+
+                return int(size.run(args))
+            if name == "plan":
+                from cli import plan
+
+                return int(plan.run(args))
+            from cli.batch import list_runs
+
+            return int(list_runs(args))
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # argparse: usage errors are exit 2, --help is 0
+        return int(e.code) if isinstance(e.code, int) else int(ExitCode.USAGE)
+    if args.batch:
+        from cli.batch import run_batch
+
+        return int(run_batch(args))
+    try:
+        from tui.app import run_tui
+    except ImportError as e:
+        print(f"quantarena: the TUI needs textual ({e}); pip install 'quantarena[tui]' or use --batch", file=sys.stderr)
+        return int(ExitCode.USAGE)
+    return int(run_tui(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

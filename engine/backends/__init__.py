@@ -1,0 +1,1 @@
+"""Inference backends behind one contract (``base.Backend``), found through ``registry``."""

@@ -1,0 +1,147 @@
+"""The backend contract: load weights, stream generated tokens, free everything.
+
+A backend does the inference and nothing else. It does not time, sample telemetry or grade: the
+engine's run loop (``engine.worker``) timestamps every token the moment the backend yields it,
+identically for every backend, and the session grades and records.
+
+A backend module must not import its heavy library (torch, llama_cpp, ...) at import time: the
+registry imports the module to read ``SETTINGS`` and the class, and only ``load()`` pulls the
+library in, inside the run's own process.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from engine.catalog import ModelSpec, RunSpec
+
+
+class BackendError(RuntimeError):
+    """A run cannot proceed; the message is one line naming the thing."""
+
+    #: the run's status this error leads to
+    status = "failed"
+
+
+class UnsupportedError(BackendError):
+    """The quantization or device is not supported here (run marked ``unsupported``)."""
+
+    status = "unsupported"
+
+
+class WeightsNotFoundError(BackendError):
+    """A weights source does not exist (run marked ``failed``; batch exit code 3)."""
+
+    status = "failed"
+
+
+class OutOfMemoryError(BackendError):
+    """The device ran out of memory while loading or generating (run marked ``oom``)."""
+
+    status = "oom"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do; front ends and the planner read these, never the class."""
+
+    gpu: bool = False  # can run on a GPU in this build
+    multi_gpu: bool = False  # can split one model over several GPUs
+    batching: bool = False  # can generate several sequences at once
+    synthetic: bool = False  # can build the architecture with random weights
+    exact_token_times: bool = True  # yields once per generated token (not per text chunk)
+
+
+@dataclass
+class LoadInfo:
+    """What ``load()`` reports: the device actually used and backend-specific facts.
+
+    ``details`` holds what a reader of the results needs to reproduce the run: library version,
+    whether the build has GPU offload, the kernel path taken, the effective settings.
+    """
+
+    device: str  # "cpu", "cuda:0", "cuda:0,1"
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    messages: list[dict[str, str]]  # chat messages: [{"role": "user", "content": ...}]
+    max_new_tokens: int
+    seed: int = 0
+    temperature: float = 0.0  # 0 = greedy
+    min_new_tokens: int = 0  # > 0 forces a fixed-length decode (ignores EOS until reached)
+
+
+@dataclass
+class Token:
+    """One generated token: its text piece (may be empty for a partial UTF-8 sequence) and id."""
+
+    text: str
+    id: int = -1
+
+
+class TokenStream:
+    """What ``generate`` returns: iterate it for tokens; afterwards ``prompt_tokens`` and
+    ``finish_reason`` ("stop" or "length") are set by the backend."""
+
+    def __init__(self, tokens: Iterator[Token]):
+        self._tokens = tokens
+        self.prompt_tokens: int = 0
+        self.finish_reason: str = "length"
+
+    def __iter__(self) -> Iterator[Token]:
+        return self._tokens
+
+    def close(self) -> None:
+        close = getattr(self._tokens, "close", None)
+        if close:
+            close()
+
+
+class Backend(ABC):
+    """One inference library behind one small interface.
+
+    Lifecycle: ``__init__`` (cheap, no library import) → ``load()`` once → ``generate()`` any
+    number of times → ``close()``.
+    """
+
+    #: backend id as written in models.toml
+    id: ClassVar[str]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    #: run settings this backend accepts: name -> allowed type(s)
+    SETTINGS: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, run: RunSpec, model: ModelSpec, *, cache_dir: str | None = None):
+        self.run = run
+        self.model = model
+        self.cache_dir = cache_dir
+
+    @abstractmethod
+    def load(self) -> LoadInfo:
+        """Import the library, load (or build) the weights on the run's device.
+
+        Raises WeightsNotFoundError, UnsupportedError, OutOfMemoryError or BackendError with a
+        one-line reason.
+        """
+
+    @abstractmethod
+    def generate(self, request: GenerationRequest) -> TokenStream:
+        """Start one generation: the chat messages rendered with the model's template.
+
+        The returned stream yields exactly one Token per generated token, as it is produced.
+        """
+
+    def memory_stats(self) -> dict[str, float | None]:
+        """Allocator figures for the last generation (torch backends); None where invisible."""
+        return {}
+
+    def reset_memory_stats(self) -> None:
+        """Reset allocator peak counters before a generation (torch backends)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Free the weights and every device buffer."""

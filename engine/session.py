@@ -1,0 +1,483 @@
+"""Running a comparison, without a UI. The core both front ends run through.
+
+A session takes runs (from the catalog), problems and options; it starts each run in its own
+process, sends it the problems, times and measures every answer the same way for every backend,
+grades it, writes ``results.jsonl`` as it goes and ``summary.json``/``summary.md`` at the end, and
+reports progress as ``engine.events`` to one callback.
+
+Order of work:
+
+* Runs are grouped in **waves** (runs loaded at the same time; from the placement plan when GPUs
+  are used). Within a wave, runs that share a device form a **lane** and take turns, one answer at a
+  time, so no timing is taken while another run loads the same device; lanes on disjoint GPUs run
+  concurrently. Loading is always one run at a time, so load times are not disturbed either.
+* Inside a lane the order is problem-major: every run answers problem 1, then problem 2, ... —
+  what the TUI shows side by side.
+
+Controls (thread-safe): ``pause()``/``resume()`` (takes effect before the next answer),
+``skip()`` (cancels the answers in flight, marks them ``skipped``), ``stop()`` (cancels, keeps
+everything that finished, writes the summary).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine import events as ev
+from engine.catalog import Catalog, RunSpec
+from engine.metrics import generation_metrics
+from engine.problems import Problem
+from engine.results import ResultsWriter, run_summary, write_summary
+
+EventCallback = Callable[[ev.Event], None]
+
+
+@dataclass
+class SessionOptions:
+    out_dir: Path
+    dataset: str = "builtin"
+    max_new_tokens: int = 256
+    seed: int = 0
+    temperature: float = 0.0
+    stream_text: bool = True
+    sample_interval_s: float = 0.1
+    telemetry_interval_s: float = 0.5
+    #: fixed-length decode for every run (min_new_tokens = max_new_tokens), as benchmarks do;
+    #: synthetic runs always decode to the cap
+    fixed_length: bool = False
+    #: waves of run names; None = one wave with every run
+    waves: list[list[str]] | None = None
+    #: run name -> NVML GPU indices; None = derived from each run's device
+    assignments: dict[str, list[int]] | None = None
+    #: run name -> extra settings for its process (e.g. tensor_split from the plan)
+    settings_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _RunState:
+    run: RunSpec
+    gpus: list[int]
+    status: str = "pending"  # pending|loading|ok|failed|unsupported|oom|interrupted
+    reason: str | None = None
+    device: str | None = None
+    load_s: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    proc: Any = None
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def alive(self) -> bool:
+        return self.status == "ok"
+
+
+class Session:
+    def __init__(self, catalog: Catalog, runs: list[RunSpec], problems: list[Problem], options: SessionOptions, *, sampler: Any = None, grader: Any = None):
+        if not runs:
+            raise ValueError("no runs to execute")
+        self.catalog = catalog
+        self.runs = runs
+        self.problems = problems
+        self.options = options
+        self.id = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        self._sampler = sampler
+        self._grader = grader
+        self._pause = threading.Event()
+        self._stop = threading.Event()
+        self._skip_gen = 0  # incremented by skip()
+        self._lock = threading.Lock()
+        self._inflight: dict[str, Any] = {}
+        self._states: dict[str, _RunState] = {}
+        self._load_lock = threading.Lock()
+        self._callback: EventCallback = lambda e: None
+        self.interrupted = False
+        self.writer: ResultsWriter | None = None
+        self.summary: dict[str, Any] | None = None
+
+    # ---- controls ---------------------------------------------------------------------------
+    def pause(self) -> None:
+        self._pause.set()
+
+    def resume(self) -> None:
+        self._pause.clear()
+
+    @property
+    def paused(self) -> bool:
+        return self._pause.is_set()
+
+    def skip(self) -> None:
+        with self._lock:
+            self._skip_gen += 1
+            for proc in self._inflight.values():
+                proc.cancel.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._pause.clear()
+        with self._lock:
+            for proc in self._inflight.values():
+                proc.cancel.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # ---- helpers ----------------------------------------------------------------------------
+    def _emit(self, event: ev.Event) -> None:
+        try:
+            self._callback(event)
+        except Exception:  # a front end's bug must not stop the measurements
+            pass
+
+    def _gpus_for(self, run: RunSpec) -> list[int]:
+        if self.options.assignments is not None and run.name in self.options.assignments:
+            return list(self.options.assignments[run.name])
+        n = self._sampler.source.count if self._sampler is not None and self._sampler.source.available else 0
+        if run.device == "cpu" or n == 0:
+            return []
+        if run.device.startswith("cuda:"):
+            return [int(run.device[5:])]
+        if run.device in ("cuda", "auto"):
+            return [0]
+        return []
+
+    def _lanes(self, names: list[str]) -> list[list[str]]:
+        """Runs sharing a device take turns (one lane); disjoint GPU sets run concurrently."""
+        lanes: list[tuple[set[int] | None, list[str]]] = []
+        for name in names:
+            gpus = set(self._states[name].gpus)
+            key: set[int] | None = gpus if gpus else None
+            for i, (lk, members) in enumerate(lanes):
+                if (lk is None and key is None) or (lk is not None and key is not None and lk & key):
+                    members.append(name)
+                    if lk is not None and key is not None:
+                        lanes[i] = (lk | key, members)
+                    break
+            else:
+                lanes.append((key, [name]))
+        return [m for _, m in lanes]
+
+    # ---- main -------------------------------------------------------------------------------
+    def run(self, callback: EventCallback | None = None) -> dict[str, Any]:
+        """Execute everything; returns the summary (also written to disk). Blocks."""
+        from engine.environment import environment
+        from engine.gpu import Sampler
+
+        if callback is not None:
+            self._callback = callback
+        opts = self.options
+        own_sampler = self._sampler is None
+        if own_sampler:
+            self._sampler = Sampler(interval_s=opts.sample_interval_s).start()
+        own_grader = self._grader is None
+        if own_grader:
+            from engine.grading import Grader
+
+            self._grader = Grader()
+        self.writer = ResultsWriter(Path(opts.out_dir))
+        for run in self.runs:
+            self._states[run.name] = _RunState(run=run, gpus=self._gpus_for(run))
+        waves = opts.waves or [[r.name for r in self.runs]]
+        self._emit(ev.SessionStarted(
+            runs=[r.name for r in self.runs], problems=[p.to_dict() for p in self.problems],
+            out_dir=str(opts.out_dir), waves=waves,
+        ))
+        grade_q: queue.Queue[Any] = queue.Queue()
+        grader_thread = threading.Thread(target=self._grading_loop, args=(grade_q,), name="grader", daemon=True)
+        grader_thread.start()
+        tele_stop = threading.Event()
+        tele = threading.Thread(target=self._telemetry_loop, args=(tele_stop,), name="telemetry", daemon=True)
+        tele.start()
+        env = environment(self._sampler.source)
+        try:
+            for wave in waves:
+                if self._stop.is_set():
+                    break
+                self._run_wave(wave, grade_q)
+        finally:
+            for st in self._states.values():
+                if st.proc is not None:
+                    st.proc.stop()
+                    if self._sampler is not None and st.proc.pid:
+                        self._sampler.untrack(st.proc.pid)
+                if st.status in ("pending", "loading"):
+                    st.status = "interrupted" if self._stop.is_set() else st.status
+            grade_q.put(None)
+            grader_thread.join()
+            tele_stop.set()
+            tele.join(timeout=2)
+            if own_sampler:
+                self._sampler.stop()
+            if own_grader and hasattr(self._grader, "close"):
+                self._grader.close()
+            self.interrupted = self._stop.is_set()
+            self.summary = self._summarize(env)
+            write_summary(Path(opts.out_dir), self.summary)
+            self.writer.close()
+        for st in self._states.values():
+            self._emit(ev.RunFinished(run=st.run.name, status=st.status, summary=self._row(st)))
+        self._emit(ev.SessionFinished(out_dir=str(opts.out_dir), interrupted=self.interrupted, summary=self.summary))
+        return self.summary
+
+    def _telemetry_loop(self, stop: threading.Event) -> None:
+        while not stop.wait(self.options.telemetry_interval_s):
+            snap = self._sampler.latest() if self._sampler is not None else None
+            if snap is None:
+                continue
+            run_of_gpu: dict[int, list[str]] = {}
+            for st in self._states.values():
+                if st.status in ("loading", "ok"):
+                    for g in st.gpus:
+                        run_of_gpu.setdefault(g, []).append(st.run.name)
+            self._emit(ev.Telemetry(
+                gpus=[g.to_dict() for g in snap.gpus], cpu_pct=snap.cpu_pct or 0.0,
+                ram_used_mib=snap.ram_used_mib or 0.0, ram_total_mib=snap.ram_total_mib or 0.0,
+                run_of_gpu=run_of_gpu,
+            ))
+
+    def _run_wave(self, wave: list[str], grade_q: queue.Queue[Any]) -> None:
+        lanes = self._lanes(wave)
+        threads = [threading.Thread(target=self._run_lane, args=(lane, grade_q), name=f"lane{i}", daemon=True) for i, lane in enumerate(lanes)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            while t.is_alive():
+                t.join(timeout=0.2)
+        for name in wave:
+            st = self._states[name]
+            if st.proc is not None:
+                st.proc.stop()
+                if self._sampler is not None and st.proc.pid:
+                    self._sampler.untrack(st.proc.pid)
+                st.proc = None
+
+    def _load(self, st: _RunState) -> None:
+        from engine.run_process import RunProcess
+
+        run = st.run
+        if run.name in self.options.settings_overrides:
+            run = RunSpec(**{**run.to_dict(), "settings": {**run.settings, **self.options.settings_overrides[run.name]}})
+            st.run = run
+        env = {"CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in st.gpus)} if st.gpus else {}
+        if not st.gpus and run.device == "cpu":
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        st.status = "loading"
+        self._emit(ev.RunLoading(run=run.name))
+        proc = RunProcess(run, self.catalog.models[run.model], env=env, stream_text=self.options.stream_text)
+        with self._load_lock:
+            if self._stop.is_set():
+                st.status = "interrupted"
+                return
+            proc.start()
+            st.proc = proc
+            if self._sampler is not None and proc.pid:
+                self._sampler.track(proc.pid)
+            while True:
+                try:
+                    msg = proc.get(timeout=0.2)
+                except queue.Empty:
+                    if self._stop.is_set():
+                        proc.kill()
+                    continue
+                if msg[0] == "loaded":
+                    st.status, st.device, st.load_s, st.details = "ok", msg[1], msg[2], msg[3]
+                    self._emit(ev.RunLoaded(run=run.name, device=msg[1], gpus=st.gpus, load_s=msg[2], details=msg[3]))
+                    return
+                if msg[0] == "load_failed":
+                    st.status, st.reason = msg[1], msg[2]
+                elif msg[0] == "exited":
+                    if st.status == "loading":
+                        st.status = "interrupted" if self._stop.is_set() else "failed"
+                        st.reason = msg[2] + " while loading"
+                    break
+            self._emit(ev.RunFailed(run=run.name, status=st.status, reason=st.reason or ""))
+            proc.stop()
+            st.proc = None
+
+    def _run_lane(self, lane: list[str], grade_q: queue.Queue[Any]) -> None:
+        for name in lane:
+            if self._stop.is_set():
+                break
+            self._load(self._states[name])
+        total = len(self.problems)
+        for pos, problem in enumerate(self.problems):
+            skip_gen = self._skip_gen
+            for name in lane:
+                st = self._states[name]
+                if not st.alive:
+                    continue
+                while self._pause.is_set() and not self._stop.is_set():
+                    time.sleep(0.05)
+                if self._stop.is_set():
+                    return
+                if self._skip_gen != skip_gen:
+                    self._record_skipped(st, problem, grade_q)
+                    continue
+                self._answer(st, problem, pos, total, grade_q)
+
+    def _record_skipped(self, st: _RunState, problem: Problem, grade_q: queue.Queue[Any]) -> None:
+        rec = self._base_record(st, problem)
+        rec.update(response="", finish_reason="skipped", tokens_out=0)
+        grade_q.put((st, problem, rec))
+
+    def _answer(self, st: _RunState, problem: Problem, pos: int, total: int, grade_q: queue.Queue[Any]) -> None:
+        from engine.prompts import build_messages
+
+        run = st.run
+        try:
+            messages = build_messages(problem, run.prompt)
+        except (ValueError, KeyError) as e:
+            st.status, st.reason = "failed", f"{run.name}: prompt template: {e}"
+            self._emit(ev.RunFailed(run=run.name, status=st.status, reason=st.reason))
+            return
+        fixed = self.options.fixed_length or run.synthetic
+        req = {
+            "problem_id": problem.id, "messages": messages, "max_new_tokens": self.options.max_new_tokens,
+            "min_new_tokens": self.options.max_new_tokens if fixed else 0, "seed": self.options.seed,
+            "temperature": self.options.temperature,
+        }
+        self._emit(ev.ProblemStarted(run=run.name, problem_id=problem.id, position=pos, total=total))
+        proc = st.proc
+        with self._lock:
+            self._inflight[run.name] = proc
+        if not proc.send(("generate", req)):
+            pass  # the reader will report the exit
+        try:
+            while True:
+                try:
+                    msg = proc.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                kind = msg[0]
+                if kind == "text":
+                    self._emit(ev.TokenText(run=run.name, problem_id=msg[1], text=msg[2], tokens_out=msg[3], elapsed_s=msg[4]))
+                elif kind == "done":
+                    result = msg[2]
+                    rec = self._measure(st, problem, result)
+                    if result["finish_reason"] == "skipped" and self._stop.is_set():
+                        return  # stopping: an unfinished answer is not a result
+                    grade_q.put((st, problem, rec))
+                    return
+                elif kind == "gen_failed":
+                    st.status, st.reason = msg[2], msg[3]
+                    self._emit(ev.RunFailed(run=run.name, status=st.status, reason=st.reason))
+                    return
+                elif kind == "exited":
+                    if self._stop.is_set():
+                        st.status = "interrupted"
+                        return
+                    st.status, st.reason = "failed", f"{msg[2]} while answering {problem.id}"
+                    self._emit(ev.RunFailed(run=run.name, status=st.status, reason=st.reason))
+                    st.proc = None
+                    return
+        finally:
+            with self._lock:
+                self._inflight.pop(run.name, None)
+
+    def _base_record(self, st: _RunState, problem: Problem) -> dict[str, Any]:
+        run = st.run
+        return {
+            "session": self.id,
+            "run": run.name, "model": run.model, "backend": run.backend, "quant": run.quant,
+            "weights": run.weights, "device": st.device,
+            "problem_id": problem.id, "split": problem.split, "kind": problem.kind,
+            "variant": problem.variant, "level": problem.level, "has_figure": problem.has_figure,
+            "max_new_tokens": self.options.max_new_tokens,
+        }
+
+    def _measure(self, st: _RunState, problem: Problem, result: dict[str, Any]) -> dict[str, Any]:
+        rec = self._base_record(st, problem)
+        times = result["token_times"]
+        metrics = generation_metrics(result["t_submit"], times, result["prompt_tokens"])
+        t_end = times[-1] if times else result["t_end"]
+        tele = self._sampler.window(result["t_submit"], t_end, pid=st.proc.pid if st.proc else None, gpus=st.gpus) if self._sampler else {}
+        mem = result.get("memory") or {}
+        rec.update(response=result["response"], finish_reason=result["finish_reason"], **metrics)
+        rec.update(tele)
+        rec["j_per_token"] = (tele["energy_j"] / metrics["tokens_out"]) if tele.get("energy_j") is not None and metrics["tokens_out"] else None
+        rec["torch_peak_allocated_mib"] = mem.get("peak_allocated_mib")
+        rec["torch_peak_reserved_mib"] = mem.get("peak_reserved_mib")
+        rec["roofline_pct"] = self._roofline(st, metrics)
+        rec["timestamp"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        return rec
+
+    def _roofline(self, st: _RunState, metrics: dict[str, Any]) -> float | None:
+        if not st.gpus or metrics.get("decode_tok_s") is None:
+            return None
+        try:
+            from engine.roofline import roofline_pct
+        except ImportError:
+            return None
+        snap = self._sampler.latest() if self._sampler else None
+        names = [g.name for g in snap.gpus if g.index in st.gpus] if snap else []
+        model = self.catalog.models[st.run.model]
+        pos = (metrics.get("tokens_in") or 0) + (metrics.get("tokens_out") or 0) // 2
+        return roofline_pct(metrics["decode_tok_s"], model.arch, st.run, names, ctx_pos=pos, details=st.details)
+
+    def _grading_loop(self, q: queue.Queue[Any]) -> None:
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            st, problem, rec = item
+            if rec.get("finish_reason") == "skipped":
+                rec.update(verdict="skipped", strict_verdict="skipped", extracted=None, gold=problem.answer, grade_reason="skipped by the user")
+            elif st.run.synthetic:
+                rec.update(verdict="n/a", strict_verdict="n/a", extracted=None, gold=None, grade_reason="synthetic weights: correctness is not applicable")
+            else:
+                try:
+                    g = self._grader.grade(problem, rec["response"])
+                    rec.update(verdict=g.verdict, strict_verdict=g.strict_verdict, extracted=g.extracted, gold=g.gold, grade_reason=g.reason or None)
+                except Exception as e:  # the grader must never lose a result
+                    rec.update(verdict="ungraded", strict_verdict="ungraded", extracted=None, gold=problem.answer, grade_reason=f"grader error: {e}")
+            assert self.writer is not None
+            self.writer.write(rec)
+            st.records.append(rec)
+            self._emit(ev.ProblemFinished(run=st.run.name, problem_id=problem.id, record=rec))
+
+    # ---- summary ----------------------------------------------------------------------------
+    def _row(self, st: _RunState) -> dict[str, Any]:
+        run = st.run
+        static = {
+            "run": run.name, "model": run.model, "backend": run.backend, "quant": run.quant,
+            "weights": run.weights, "status": st.status if st.status != "pending" else "not run",
+            "reason": st.reason, "device": st.device, "gpus": st.gpus, "load_s": st.load_s,
+            "details": st.details,
+        }
+        return run_summary(static, st.records)
+
+    def _summarize(self, env: dict[str, Any]) -> dict[str, Any]:
+        records = self.writer.records if self.writer else []
+        acc_tables: Any = None
+        acc_md = None
+        try:
+            from engine.accuracy import accuracy_tables, tables_markdown
+
+            acc_tables = accuracy_tables(records)
+            acc_md = tables_markdown(acc_tables)
+        except ImportError:
+            pass
+        return {
+            "schema_version": 1,
+            "session": self.id,
+            "interrupted": self.interrupted,
+            "settings": {
+                "dataset": self.options.dataset, "problems": len(self.problems),
+                "problem_ids": [p.id for p in self.problems],
+                "max_new_tokens": self.options.max_new_tokens, "seed": self.options.seed,
+                "temperature": self.options.temperature, "fixed_length": self.options.fixed_length,
+                "waves": self.options.waves, **self.options.extra,
+            },
+            "runs": [self._row(st) for st in self._states.values()],
+            "accuracy_tables": acc_tables,
+            "accuracy_markdown": acc_md,
+            "environment": env,
+        }

@@ -1,0 +1,136 @@
+"""A run's own process: load one backend, answer the problems it is sent, time every token.
+
+The parent (``engine.run_process.RunProcess``) starts this with the ``spawn`` method, so a backend's
+library (torch, llama.cpp, bitsandbytes) lives and dies in this process alone: a segfault, an abort
+or an out-of-memory here marks this run failed and nothing else.
+
+Timing is done here, once, for every backend: ``t_submit`` just before ``backend.generate`` is
+called and one ``perf_counter()`` the moment each token is yielded. The parent computes the metrics
+from these (``engine.metrics.generation_metrics``).
+
+Protocol over one duplex pipe (tuples):
+  parent → child: ("generate", request_dict) | ("stop",)
+  child → parent: ("loaded", device, load_s, details) | ("load_failed", status, reason)
+                  ("text", problem_id, delta, n_tokens, elapsed_s)     coalesced, ~30 per second
+                  ("done", problem_id, result_dict) | ("gen_failed", problem_id, status, reason)
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import traceback
+from typing import Any
+
+TEXT_INTERVAL_S = 0.03
+
+
+def _one_line(e: BaseException) -> str:
+    s = str(e).strip().splitlines()
+    return (s[0] if s else type(e).__name__)[:500]
+
+
+def _status_of(e: BaseException) -> str:
+    from engine.backends.base import BackendError
+
+    if isinstance(e, BackendError):
+        return e.status
+    if isinstance(e, MemoryError) or "OutOfMemoryError" in type(e).__name__:
+        return "oom"
+    return "failed"
+
+
+def worker_main(conn: Any, run_dict: dict[str, Any], model: Any, env: dict[str, str], cancel: Any, stream_text: bool) -> None:
+    """Entry point of the run process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    os.environ.update(env)  # CUDA_VISIBLE_DEVICES etc. before any backend library is imported
+    from engine.backends.base import GenerationRequest
+    from engine.backends.registry import load_backend_class
+    from engine.catalog import RunSpec
+
+    run = RunSpec.from_dict(run_dict)
+    backend = None
+    try:
+        cls = load_backend_class(run.backend)
+        backend = cls(run, model)
+        t0 = time.perf_counter()
+        info = backend.load()
+        load_s = time.perf_counter() - t0
+    except BaseException as e:  # noqa: BLE001 - everything becomes a one-line reason
+        status = _status_of(e)
+        reason = _one_line(e)
+        from engine.backends.base import BackendError
+
+        if not isinstance(e, BackendError):
+            reason = f"{type(e).__name__}: {reason}"
+        _send(conn, ("load_failed", status, reason, traceback.format_exc(limit=8)))
+        return
+    _send(conn, ("loaded", info.device, load_s, info.details))
+
+    perf = time.perf_counter
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            break
+        if msg[0] == "stop":
+            break
+        if msg[0] != "generate":
+            continue
+        req = msg[1]
+        pid = req["problem_id"]
+        request = GenerationRequest(
+            messages=req["messages"], max_new_tokens=req["max_new_tokens"], seed=req.get("seed", 0),
+            temperature=req.get("temperature", 0.0), min_new_tokens=req.get("min_new_tokens", 0),
+        )
+        cancel.clear()
+        times: list[float] = []
+        pieces: list[str] = []
+        pending: list[str] = []
+        skipped = False
+        try:
+            backend.reset_memory_stats()
+            t_submit = perf()
+            stream = backend.generate(request)
+            last_send = t_submit
+            for tok in stream:
+                t = perf()
+                times.append(t)
+                pieces.append(tok.text)
+                if stream_text:
+                    pending.append(tok.text)
+                    if t - last_send >= TEXT_INTERVAL_S:
+                        conn.send(("text", pid, "".join(pending), len(times), t - times[0]))
+                        pending.clear()
+                        last_send = t
+                if cancel.is_set():
+                    skipped = True
+                    stream.close()
+                    break
+            if stream_text and pending:
+                conn.send(("text", pid, "".join(pending), len(times), (times[-1] - times[0]) if times else 0.0))
+            result = {
+                "t_submit": t_submit,
+                "t_end": perf(),
+                "token_times": times,
+                "prompt_tokens": stream.prompt_tokens,
+                "finish_reason": "skipped" if skipped else stream.finish_reason,
+                "response": "".join(pieces),
+                "memory": backend.memory_stats(),
+            }
+            _send(conn, ("done", pid, result))
+        except BaseException as e:  # noqa: BLE001
+            _send(conn, ("gen_failed", pid, _status_of(e), _one_line(e)))
+            break
+    try:
+        backend.close()
+    except Exception:
+        pass
+
+
+def _send(conn: Any, msg: tuple[Any, ...]) -> None:
+    try:
+        conn.send(msg)
+    except (BrokenPipeError, OSError):
+        pass

@@ -90,6 +90,8 @@ def summary_table(summary: dict[str, Any]) -> Table:
 
 def run_batch(args: Any) -> int:
     console = Console(stderr=True)
+    if not console.is_terminal:
+        console = Console(stderr=True, width=200)
     req = LaunchRequest.from_args(args)
     req.stream_text = False  # the bar shows no answer text: keep the pipe quiet
     try:

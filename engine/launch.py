@@ -130,4 +130,5 @@ def _place(catalog: Catalog, runs: list[RunSpec], req: LaunchRequest, options: S
         from engine import placement
     except ImportError:
         return None
-    return placement.plan_for_session(catalog, runs, req.gpus, options)
+    fn = getattr(placement, "plan_for_session", None)
+    return fn(catalog, runs, req.gpus, options) if fn else None

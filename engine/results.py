@@ -62,7 +62,8 @@ def run_summary(run: dict[str, Any], records: list[dict[str, Any]]) -> dict[str,
     incorrect = _count(answered, "verdict", "incorrect")
     graded = correct + incorrect
     strict_correct = _count(answered, "strict_verdict", "correct")
-    strict_graded = strict_correct + _count(answered, "strict_verdict", "incorrect")
+    # the paper's strict score: a single letter in the last box, anything else (unparsed included) wrong
+    strict_graded = sum(1 for r in answered if r.get("strict_verdict") in ("correct", "incorrect", "unparsed"))
     ttft = distribution([r.get("ttft_s") for r in answered])
     dec = distribution([r.get("decode_tok_s") for r in answered])
     e2e = distribution([r.get("e2e_tok_s") for r in answered])

@@ -434,8 +434,7 @@ class Session:
                 rec.update(verdict="n/a", strict_verdict="n/a", extracted=None, gold=None, grade_reason="synthetic weights: correctness is not applicable")
             else:
                 try:
-                    g = self._grader.grade(problem, rec["response"])
-                    rec.update(verdict=g.verdict, strict_verdict=g.strict_verdict, extracted=g.extracted, gold=g.gold, grade_reason=g.reason or None)
+                    rec.update(self._grader.grade(problem, rec["response"]).record_fields())
                 except Exception as e:  # the grader must never lose a result
                     rec.update(verdict="ungraded", strict_verdict="ungraded", extracted=None, gold=problem.answer, grade_reason=f"grader error: {e}")
             assert self.writer is not None
@@ -459,12 +458,13 @@ class Session:
         acc_tables: Any = None
         acc_md = None
         try:
-            from engine.accuracy import accuracy_tables, tables_markdown
+            from engine.accuracy import accuracy_tables, render_markdown
 
-            acc_tables = accuracy_tables(records)
-            acc_md = tables_markdown(acc_tables)
-        except ImportError:
-            pass
+            tables = accuracy_tables(records)
+            acc_tables = {k: t.to_dict() for k, t in tables.items()}
+            acc_md = render_markdown(tables)
+        except Exception as e:  # the summary must be written whatever happens
+            acc_md = f"(accuracy tables unavailable: {e})"
         return {
             "schema_version": 1,
             "session": self.id,

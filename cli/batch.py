@@ -6,6 +6,7 @@ Exit codes are an API (``cli.exit_codes.ExitCode``): 0 ok, 2 usage or configurat
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 from typing import Any
@@ -69,6 +70,10 @@ class BatchProgress:
             p.update(self.tasks[e.run], advance=1, info=f"{acc} · last {r.get('verdict')} · {tps:.1f} tok/s" if tps else f"{acc} · last {r.get('verdict')}")
 
 
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def summary_table(summary: dict[str, Any]) -> Table:
     t = Table(title="quantarena summary", show_lines=False)
     for h in ("run", "status", "acc", "strict", "graded", "unparsed", "trunc", "TTFT p50 s", "decode tok/s p50", "peak VRAM MiB", "RSS MiB", "load s"):
@@ -111,29 +116,34 @@ def run_batch(args: Any) -> int:
             _err(console, f"{name}: cannot be placed: {why}")
     result: dict[str, Any] = {}
     error: list[BaseException] = []
+    finished = threading.Event()
 
     def target() -> None:
         try:
             result["summary"] = session.run(progress)
         except BaseException as e:  # noqa: BLE001
             error.append(e)
+        finally:
+            finished.set()
 
+    # Wait on an Event, not Thread.join: a KeyboardInterrupt landing inside join() can leave the
+    # thread looking finished while it still runs (CPython issue 90882).
     worker = threading.Thread(target=target, name="session", daemon=True)
     interrupted = False
-    with progress.progress:
-        worker.start()
-        try:
-            while worker.is_alive():
-                worker.join(timeout=0.2)
-        except KeyboardInterrupt:
-            interrupted = True
-            console.print("quantarena: interrupted — stopping runs, keeping finished results…", highlight=False)
-            session.stop()
-            while worker.is_alive():
+    previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        with progress.progress:
+            worker.start()
+            while not finished.is_set():
                 try:
-                    worker.join(timeout=0.2)
+                    finished.wait(0.2)
                 except KeyboardInterrupt:
-                    continue
+                    if not interrupted:
+                        interrupted = True
+                        console.print("quantarena: interrupted — stopping runs, keeping finished results…", highlight=False)
+                        session.stop()
+    finally:
+        signal.signal(signal.SIGTERM, previous_term)
     if error:
         _err(console, f"internal error: {type(error[0]).__name__}: {error[0]}")
         return ExitCode.ERROR
@@ -156,6 +166,8 @@ def list_runs(args: Any) -> int:
     from engine.catalog import CatalogError, default_catalog_path, load_catalog
 
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
     try:
         cat = load_catalog(args.models or default_catalog_path())
     except CatalogError as e:

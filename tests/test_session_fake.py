@@ -1,0 +1,125 @@
+"""The session over the scripted FAKE backend: ordering, records, failures, crash, stop, skip."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from engine import events as ev
+from engine.launch import LaunchRequest, prepare
+from tests.conftest import write_fake_catalog
+
+FIELDS = {
+    "run", "problem_id", "response", "verdict", "strict_verdict", "ttft_s", "decode_tok_s", "tokens_out",
+    "finish_reason", "peak_vram_mib", "gpu_util_pct", "rss_mib", "tokens_in", "e2e_tok_s", "itl_p50_ms",
+}
+
+
+def _runs(*tables: str) -> str:
+    return "\n".join(f'[[runs]]\nmodel = "tiny"\nbackend = "fake"\nquant = "fake"\n{t}\n' for t in tables)
+
+
+def _session(tmp_path: Path, runs: str, limit: int = 3, **kw):
+    cat = write_fake_catalog(tmp_path, runs)
+    req = LaunchRequest(models=str(cat), dataset="builtin", limit=limit, max_new_tokens=32, out=str(tmp_path / "out"), **kw)
+    return prepare(req)
+
+
+def test_two_runs_every_answer_recorded_in_order(tmp_path: Path) -> None:
+    p = _session(tmp_path, _runs('tag = "a"\nsettings = { answers = ["Logo \\\\boxed{B}."] }', 'tag = "b"\nsettings = { answers = ["\\\\boxed{C}"] }'))
+    seen: list[ev.Event] = []
+    summary = p.session().run(seen.append)
+    kinds = [type(e).__name__ for e in seen]
+    assert kinds[0] == "SessionStarted" and kinds[-1] == "SessionFinished"
+    assert kinds.index("RunLoaded") < kinds.index("ProblemStarted")
+    lines = [json.loads(x) for x in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert len(lines) == 6
+    assert FIELDS <= set(lines[0])
+    # problem-major order within the lane: both runs answer problem 0 before problem 1
+    started = [(e.run, e.problem_id) for e in seen if isinstance(e, ev.ProblemStarted)]
+    assert [pid for _, pid in started[:2]] == ["builtin/0", "builtin/0"]
+    rows = {r["run"]: r for r in summary["runs"]}
+    assert rows["tiny/fake/fake@a"]["status"] == "ok" and rows["tiny/fake/fake@a"]["problems"] == 3
+    a = [ln for ln in lines if ln["run"] == "tiny/fake/fake@a"]
+    assert all(ln["tokens_out"] > 0 and ln["ttft_s"] > 0 for ln in a)
+    assert all(ln["peak_vram_mib"] is None for ln in lines)  # no GPU here: null, never 0
+    assert {ln["verdict"] for ln in lines} <= {"correct", "incorrect", "unparsed", "ungraded"}
+    assert (tmp_path / "out" / "summary.json").exists() and (tmp_path / "out" / "summary.md").exists()
+    md = (tmp_path / "out" / "summary.md").read_text()
+    assert "tiny/fake/fake@a" in md and "Accuracy by split" in md
+
+
+def test_failed_and_unsupported_runs_do_not_stop_others(tmp_path: Path) -> None:
+    p = _session(tmp_path, _runs('tag = "bad"\nsettings = { fail_load = "weights are corrupt" }', 'tag = "nope"\nsettings = { unsupported = "no int4 kernel on cpu" }', 'tag = "good"'), limit=2)
+    failed: list[ev.RunFailed] = []
+    summary = p.session().run(lambda e: failed.append(e) if isinstance(e, ev.RunFailed) else None)
+    rows = {r["run"]: r for r in summary["runs"]}
+    assert rows["tiny/fake/fake@bad"]["status"] == "failed" and "weights are corrupt" in rows["tiny/fake/fake@bad"]["reason"]
+    assert rows["tiny/fake/fake@nope"]["status"] == "unsupported" and "no int4 kernel" in rows["tiny/fake/fake@nope"]["reason"]
+    assert rows["tiny/fake/fake@good"]["status"] == "ok" and rows["tiny/fake/fake@good"]["problems"] == 2
+    assert {e.status for e in failed} == {"failed", "unsupported"}
+
+
+def test_a_crashing_process_marks_only_that_run_failed(tmp_path: Path) -> None:
+    p = _session(tmp_path, _runs('tag = "crash"\nsettings = { crash_after = 1 }', 'tag = "ok"'), limit=3)
+    summary = p.session().run()
+    rows = {r["run"]: r for r in summary["runs"]}
+    crash = rows["tiny/fake/fake@crash"]
+    assert crash["status"] == "failed" and "exited with code 17" in crash["reason"] and "builtin/1" in crash["reason"]
+    assert crash["problems"] == 1  # the answer before the crash is kept
+    assert rows["tiny/fake/fake@ok"]["problems"] == 3
+
+
+def test_stop_keeps_complete_answers_and_marks_interrupted(tmp_path: Path) -> None:
+    p = _session(tmp_path, _runs('settings = { tokens_per_s = 40, answers = ["um dois tres quatro cinco seis sete oito nove dez"] }'), limit=5)
+    session = p.session()
+    done = threading.Event()
+
+    def on_event(e: ev.Event) -> None:
+        if isinstance(e, ev.ProblemFinished):
+            session.stop()
+        if isinstance(e, ev.SessionFinished):
+            done.set()
+
+    summary = session.run(on_event)
+    assert summary["interrupted"] is True
+    lines = (tmp_path / "out" / "results.jsonl").read_text().splitlines()
+    assert 1 <= len(lines) < 5
+    assert all(json.loads(x)["finish_reason"] != "skipped" for x in lines)
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["interrupted"] is True
+
+
+def test_skip_marks_answer_skipped_and_moves_on(tmp_path: Path) -> None:
+    p = _session(tmp_path, _runs('settings = { tokens_per_s = 20, answers = ["a b c d e f g h i j k l m n o p q r s t"] }'), limit=2)
+    session = p.session()
+    skipped = threading.Event()
+
+    def on_event(e: ev.Event) -> None:
+        if isinstance(e, ev.TokenText) and e.problem_id == "builtin/0" and not skipped.is_set():
+            skipped.set()
+            session.skip()
+
+    session.run(on_event)
+    lines = [json.loads(x) for x in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    by = {ln["problem_id"]: ln for ln in lines}
+    assert by["builtin/0"]["finish_reason"] == "skipped" and by["builtin/0"]["verdict"] == "skipped"
+    assert by["builtin/1"]["finish_reason"] in ("stop", "length")
+
+
+def test_prompt_override_bad_placeholder_fails_the_run(tmp_path: Path) -> None:
+    p = _session(tmp_path, _runs('prompt = "Resolva {nao_existe}"'), limit=1)
+    summary = p.session().run()
+    row = summary["runs"][0]
+    assert row["status"] == "failed" and "prompt" in row["reason"]
+
+
+@pytest.mark.parametrize("synthetic", [True])
+def test_synthetic_runs_are_not_graded(tmp_path: Path, synthetic: bool) -> None:
+    p = _session(tmp_path, _runs(""), limit=2, synthetic=synthetic)
+    summary = p.session().run()
+    lines = [json.loads(x) for x in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert {ln["verdict"] for ln in lines} == {"n/a"}
+    assert summary["runs"][0]["accuracy"] is None and summary["runs"][0]["not_applicable"] == 2

@@ -1,0 +1,94 @@
+"""The real llama.cpp backend on the embedded model (SmolLM2-135M-Instruct Q4_1), on the CPU."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("llama_cpp")
+
+from engine.backends.base import GenerationRequest, WeightsNotFoundError  # noqa: E402
+from engine.backends.llamacpp import LlamaCppBackend  # noqa: E402
+from engine.catalog import load_catalog  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def backend():
+    cat = load_catalog(ROOT / "models.toml")
+    run = cat.runs["smollm2-135m/llama.cpp/q4_1"]
+    b = LlamaCppBackend(run, cat.models[run.model])
+    info = b.load()
+    yield b, info
+    b.close()
+
+
+def test_load_reports_the_build_and_settings(backend) -> None:
+    b, info = backend
+    assert info.device == "cpu"
+    d = info.details
+    assert d["gpu_offload_supported"] in (True, False)
+    assert d["n_gpu_layers"] == 0 and d["n_layers"] == 30 and d["n_ctx"] == 2048
+    assert d["library"].startswith("llama-cpp-python") and d["chat_template"] == "gguf"
+
+
+def test_chat_template_is_the_models_own(backend) -> None:
+    b, _ = backend
+    text = b.render_chat([{"role": "user", "content": "Olá"}])
+    assert text.startswith("<|im_start|>user\nOlá<|im_end|>") and text.endswith("<|im_start|>assistant\n")
+
+
+def test_generation_streams_one_token_per_step(backend) -> None:
+    b, _ = backend
+    req = GenerationRequest(messages=[{"role": "user", "content": "Quanto é 2 + 3? Responda com \\boxed{}."}], max_new_tokens=12, min_new_tokens=12)
+    stream = b.generate(req)
+    toks = list(stream)
+    assert len(toks) == 12 and stream.finish_reason == "length"
+    assert stream.prompt_tokens > 5
+    assert all(t.id >= 0 for t in toks)
+    assert "".join(t.text for t in toks).strip()
+
+
+def test_greedy_is_deterministic_and_stops_at_eos(backend) -> None:
+    b, _ = backend
+    req = GenerationRequest(messages=[{"role": "user", "content": "Diga apenas: olá."}], max_new_tokens=64)
+    a = "".join(t.text for t in b.generate(req))
+    s = b.generate(req)
+    bb = "".join(t.text for t in s)
+    assert a == bb and a.strip()
+    assert s.finish_reason in ("stop", "length")
+
+
+def test_missing_gguf_is_weights_not_found() -> None:
+    cat = load_catalog(ROOT / "models.toml")
+    run = cat.runs["smollm2-135m/llama.cpp/q4_1"]
+    from dataclasses import replace
+
+    bad = replace(run, settings={**run.settings, "gguf_path": "/nowhere/x.gguf"})
+    with pytest.raises(WeightsNotFoundError, match="/nowhere/x.gguf"):
+        LlamaCppBackend(bad, cat.models[run.model]).load()
+
+
+def test_batch_end_to_end_on_the_embedded_model(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    r = subprocess.run(
+        [sys.executable, "-m", "cli.main", "--batch", "--runs", "smollm2-135m/llama.cpp/*", "--limit", "2",
+         "--max-new-tokens", "24", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert len(lines) == 2
+    for ln in lines:
+        assert ln["response"].strip()
+        assert ln["verdict"] in ("correct", "incorrect", "unparsed", "ungraded")
+        assert ln["ttft_s"] > 0 and ln["decode_tok_s"] > 0 and ln["tokens_out"] > 1
+        assert ln["rss_mib"] > 0 and ln["peak_vram_mib"] is None
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["runs"][0]["details"]["api"].startswith("low-level")

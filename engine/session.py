@@ -40,6 +40,23 @@ from engine.results import ResultsWriter, run_summary, write_summary
 EventCallback = Callable[[ev.Event], None]
 
 
+def gpu_type_from_nvml(name: str, total_mib: float | None) -> str | None:
+    """The sizing GPU type (with its peak bandwidth) for an NVML device name, when known."""
+    n = name.upper()
+    gib = (total_mib or 0) / 1024
+    if "H200" in n:
+        return "H200-141GB"
+    if "H100" in n and ("HBM3" in n or "SXM" in n):
+        return "H100-80GB"  # SXM: 3.35 TB/s (the PCIe card has 2.0 TB/s HBM2e)
+    if "A100" in n:
+        return "A100-80GB" if gib > 50 else "A100-40GB"
+    if "L40S" in n:
+        return "L40S-48GB"
+    if "4090" in n:
+        return "RTX4090-24GB"
+    return None
+
+
 @dataclass
 class SessionOptions:
     out_dir: Path
@@ -410,17 +427,23 @@ class Session:
         return rec
 
     def _roofline(self, st: _RunState, metrics: dict[str, Any]) -> float | None:
+        """Decode tok/s as % of the memory-bandwidth ceiling of the run's GPU (None on CPU)."""
         if not st.gpus or metrics.get("decode_tok_s") is None:
             return None
-        try:
-            from engine.roofline import roofline_pct
-        except ImportError:
-            return None
         snap = self._sampler.latest() if self._sampler else None
-        names = [g.name for g in snap.gpus if g.index in st.gpus] if snap else []
-        model = self.catalog.models[st.run.model]
-        pos = (metrics.get("tokens_in") or 0) + (metrics.get("tokens_out") or 0) // 2
-        return roofline_pct(metrics["decode_tok_s"], model.arch, st.run, names, ctx_pos=pos, details=st.details)
+        gpu = next((g for g in (snap.gpus if snap else []) if g.index in st.gpus), None)
+        gtype = gpu_type_from_nvml(gpu.name, gpu.mem_total_mib) if gpu else None
+        if gtype is None:
+            return None
+        try:
+            from engine.sizing.roofline import roofline_pct
+
+            model = self.catalog.models[st.run.model]
+            pos = (metrics.get("tokens_in") or 0) + (metrics.get("tokens_out") or 0) // 2
+            kv = st.run.settings.get("kv_cache_type") if st.run.backend == "llama.cpp" else None
+            return roofline_pct(metrics["decode_tok_s"], model.arch, st.run.backend, st.run.quant, gtype, pos, kv_dtype=kv)
+        except Exception:  # an unknown scheme must not cost the measurement
+            return None
 
     def _grading_loop(self, q: queue.Queue[Any]) -> None:
         while True:

@@ -124,11 +124,90 @@ def prepare(req: LaunchRequest) -> Prepared:
     return Prepared(catalog=catalog, runs=runs, problems=problems, options=options, plan=plan)
 
 
+def _machine_gpus() -> tuple[list[Any], dict[int, str]]:
+    """GpuInfo for every GPU this process may use (NVML index), and NVML index -> UUID."""
+    from engine.gpu import NvmlSource
+    from engine.placement import GpuInfo
+
+    src = NvmlSource()
+    if not src.available:
+        return [], {}
+    out = []
+    uuids: dict[int, str] = {}
+    for r in src.read():
+        if r.cuda is None:  # hidden by CUDA_VISIBLE_DEVICES
+            continue
+        total = (r.mem_total_mib or 0) / 1024
+        free = None if r.mem_used_mib is None else total - r.mem_used_mib / 1024
+        out.append(GpuInfo(index=r.index, name=r.name, total_gib=total, free_gib=free))
+        if r.uuid:
+            uuids[r.index] = r.uuid
+    return out, uuids
+
+
 def _place(catalog: Catalog, runs: list[RunSpec], req: LaunchRequest, options: SessionOptions) -> Any:
-    """Waves and GPU assignments from the placement planner (GPUs present or described)."""
-    try:
-        from engine import placement
-    except ImportError:
+    """Waves, GPU assignments and split settings from the placement planner.
+
+    ``--gpus auto`` uses the GPUs present (NVML), ``none`` the CPU only; a described box such as
+    ``2x80GiB`` plans for that box but must not ask for more GPUs than exist here.
+    Runs that cannot fit are reported before anything loads and left out of the session.
+    """
+    from engine import placement
+    from engine.sizing import SizingError, estimate
+
+    spec = (req.gpus or "auto").strip()
+    present, uuids = _machine_gpus()
+    if spec == "auto":
+        gpus = present
+    elif spec == "none":
+        gpus = []
+    else:
+        try:
+            described = placement.parse_gpus(spec)
+        except (SizingError, ValueError) as e:
+            raise LaunchError(f"--gpus {spec}: {e}") from None
+        if len(described) > len(present):
+            raise LaunchError(
+                f"--gpus {spec}: asks for {len(described)} GPUs but this machine has {len(present)} "
+                f"(use `quantarena plan --gpus {spec}` to plan a box without running)"
+            )
+        gpus = [placement.GpuInfo(index=present[i].index, name=present[i].name, total_gib=g.total_gib,
+                                  free_gib=present[i].free_gib) for i, g in enumerate(described)]
+    pairs = []
+    for run in runs:
+        est = None
+        if run.backend != "fake" and run.device != "cpu":
+            model = catalog.models[run.model]
+            ctx = int(run.settings.get("n_ctx", min(4096, model.arch.context_length)))
+            try:
+                est = estimate(model.arch, run.backend, run.quant, ctx=ctx, model=model.name)
+            except SizingError:
+                est = None
+        pairs.append((run, est))
+    if not gpus:
+        # CPU only: one wave, the runs take turns answering problem by problem (see Session)
+        options.waves = [[r.name for r in runs]]
+        options.assignments = {r.name: [] for r in runs}
         return None
-    fn = getattr(placement, "plan_for_session", None)
-    return fn(catalog, runs, req.gpus, options) if fn else None
+    plan = placement.plan(pairs, gpus)
+    if plan.unplaceable:
+        bad = {u.run for u in plan.unplaceable}
+        options.extra["unplaceable"] = [u.to_dict() for u in plan.unplaceable]
+        runs[:] = [r for r in runs if r.name not in bad]
+        if not runs:
+            raise LaunchError("no run fits this machine: " + "; ".join(f"{u.run}: {u.reason}" for u in plan.unplaceable))
+    options.waves = [[p.run for p in wave] for wave in plan.waves if any(p.run in {r.name for r in runs} for p in wave)]
+    options.assignments = {p.run: list(p.gpus) for p in plan.placements}
+    options.gpu_uuids = uuids
+    by_name = {r.name: r for r in runs}
+    for p in plan.placements:
+        run = by_name.get(p.run)
+        if run is None or len(p.gpus) < 2:
+            continue
+        if run.backend == "llama.cpp" and "tensor_split" not in run.settings and p.tensor_split:
+            options.settings_overrides[run.name] = {"tensor_split": list(p.tensor_split)}
+        elif run.backend in ("transformers", "quanto", "bitsandbytes") and "max_memory" not in run.settings and p.max_memory:
+            # the run's process sees its GPUs as cuda:0..n-1
+            options.settings_overrides[run.name] = {"max_memory": {str(i): v for i, v in enumerate(p.max_memory.values())}}
+    options.extra["plan"] = plan.to_dict()
+    return plan

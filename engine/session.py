@@ -76,6 +76,8 @@ class SessionOptions:
     assignments: dict[str, list[int]] | None = None
     #: run name -> extra settings for its process (e.g. tensor_split from the plan)
     settings_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: NVML index -> GPU UUID (CUDA_VISIBLE_DEVICES for run processes, robust to the parent's own)
+    gpu_uuids: dict[int, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -283,7 +285,10 @@ class Session:
         if run.name in self.options.settings_overrides:
             run = RunSpec(**{**run.to_dict(), "settings": {**run.settings, **self.options.settings_overrides[run.name]}})
             st.run = run
-        env = {"CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in st.gpus)} if st.gpus else {}
+        env = {}
+        if st.gpus:
+            ids = [self.options.gpu_uuids.get(g, str(g)) for g in st.gpus]
+            env = {"CUDA_VISIBLE_DEVICES": ",".join(ids), "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
         if not st.gpus and run.device == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = ""
         st.status = "loading"

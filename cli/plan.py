@@ -1,0 +1,162 @@
+"""``quantarena plan``: which GPUs each run gets, in which wave, before any weights load.
+
+    quantarena plan                      # the GPUs present (NVML), or a CPU plan without any
+    quantarena plan --gpus 8x80GiB       # a described machine: no GPU or weights needed
+    quantarena plan --gpus 2x141GiB --runs 'qwen2.5-72b/*' --ctx 8192 --json
+
+Runs come from the catalog (all of them, or those matching ``--runs`` globs); each is sized with
+:func:`engine.sizing.estimate` and placed with :func:`engine.placement.plan`. Exit codes: 0 when
+the plan was made (runs too big for the machine are listed as unplaceable, with the GiB
+missing); 2 for bad input, including a run pinned to a GPU the machine does not have.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from cli.exit_codes import ExitCode
+from cli.size import DEFAULT_CTX, console
+from engine.catalog import Catalog, CatalogError, RunSpec, default_catalog_path, load_catalog
+from engine.placement import TABLE_HEADER, GpuInfo, Plan, parse_gpus, plan
+from engine.sizing import Estimate, SizingError, estimate, model_arch
+from engine.sizing.estimate import SIZED_QUANTS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``plan``'s arguments to ``parser``."""
+    parser.add_argument("--gpus", help="describe the machine: 8x80GiB, 2x141GiB, 4xH100-80GB, 80GiB,80GiB, cpu "
+                        "(default: the GPUs NVML sees)")
+    parser.add_argument("--runs", help="comma-separated run globs (default: every run in the catalog)")
+    parser.add_argument("--models", help="models.toml (default: ./models.toml or the packaged one)")
+    parser.add_argument("--ctx", type=int, help=f"context tokens for every run (default: the run's n_ctx setting, "
+                        f"the catalog's defaults.n_ctx, or {DEFAULT_CTX})")
+    parser.add_argument("--no-sharing", action="store_true", help="never put two runs on one GPU in a wave")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def detect_gpus(nvml: Any = None) -> tuple[list[GpuInfo], str | None]:
+    """The GPUs this process can use, by CUDA ordinal, with total and free GiB (NVML through
+    :class:`engine.gpu.NvmlSource`, which honours ``CUDA_VISIBLE_DEVICES``); ``([], reason)``
+    when there are none. ``nvml`` replaces pynvml (tests)."""
+    from engine.gpu import NvmlSource  # imports pynvml lazily
+
+    src = NvmlSource(nvml)
+    if not src.available:
+        return [], src.error or "NVML unavailable"
+    out = []
+    for r in src.read():
+        if r.cuda is None or r.mem_total_mib is None:
+            continue  # hidden by CUDA_VISIBLE_DEVICES
+        label = r.name if r.cuda == r.index else f"{r.name} (gpu:{r.index})"
+        free = None if r.mem_used_mib is None else (r.mem_total_mib - r.mem_used_mib) / 1024
+        out.append(GpuInfo(r.cuda, label, r.mem_total_mib / 1024, free))
+    out.sort(key=lambda g: g.index)
+    return out, None if out else "NVML reports no usable GPU"
+
+
+def _ctx(args: argparse.Namespace, catalog: Catalog, run: RunSpec, limit: int) -> int:
+    if args.ctx is not None:
+        if args.ctx > limit:
+            raise SizingError(f"--ctx {args.ctx} exceeds {run.model}'s context_length {limit} (run {run.name})")
+        return int(args.ctx)
+    for key in ("n_ctx", "ctx"):
+        val = run.settings.get(key)
+        if isinstance(val, int) and not isinstance(val, bool) and val > 0:
+            return min(val, limit)
+    return min(int(catalog.defaults.get("n_ctx", DEFAULT_CTX)), limit)
+
+
+def settings_to_estimate(run: RunSpec) -> dict[str, Any]:
+    """The run settings that change its memory, as :func:`engine.sizing.estimate` arguments.
+
+    llama.cpp: ``flash_attn``, ``n_ubatch``, ``kv_cache_type``; PyTorch: ``attn_implementation``
+    (anything but eager sizes as SDPA); bitsandbytes: ``double_quant``.
+    """
+    st, kw = run.settings, {}
+    if run.backend == "llama.cpp":
+        if isinstance(st.get("flash_attn"), bool):
+            kw["flash_attn"] = st["flash_attn"]
+        if isinstance(st.get("n_ubatch"), int):
+            kw["n_ubatch"] = st["n_ubatch"]
+        if isinstance(st.get("kv_cache_type"), str):
+            kw["kv_dtype"] = st["kv_cache_type"]
+    else:
+        if st.get("attn_implementation") == "eager":
+            kw["attn_implementation"] = "eager"
+        if run.backend == "bitsandbytes" and isinstance(st.get("double_quant"), bool):
+            kw["double_quant"] = st["double_quant"]
+    return kw
+
+
+def estimates_for(catalog: Catalog, runs: list[RunSpec], args: argparse.Namespace) -> list[tuple[RunSpec, Estimate | None]]:
+    """Each run with its estimate; None for backends sizing does not know (the test fake)."""
+    out: list[tuple[RunSpec, Estimate | None]] = []
+    for r in runs:
+        if r.backend not in SIZED_QUANTS:
+            out.append((r, None))
+            continue
+        arch = model_arch(catalog, r.model)
+        ctx = _ctx(args, catalog, r, arch.context_length)
+        out.append((r, estimate(arch, r.backend, r.quant, ctx=ctx, model=r.model, **settings_to_estimate(r))))
+    return out
+
+
+def _print(p: Plan, source: str) -> None:
+    from rich.table import Table
+
+    con = console()
+    if p.gpus:
+        caps = sorted({round(g.capacity(p.headroom), 1) for g in p.gpus})
+        con.print(f"[bold]plan[/] for {len(p.gpus)} GPU(s) ({source}); planned GiB per GPU: "
+                  f"{', '.join(f'{c:g}' for c in caps)} ({p.headroom:.0%} headroom kept free)")
+    else:
+        con.print(f"[bold]plan[/] for the CPU ({source}): one run at a time")
+    t = Table(show_header=True, header_style="bold")
+    for col in TABLE_HEADER:
+        t.add_column(col, justify="right" if col in ("wave", "est. GiB per GPU", "layers per GPU") else "left")
+    for row in p.to_table():
+        t.add_row(*row)
+    con.print(t)
+    if p.unplaceable:
+        u = Table(title="cannot be placed", show_header=True, header_style="bold red")
+        for col in ("run", "needs GiB", "missing GiB", "reason"):
+            u.add_column(col)
+        for x in p.unplaceable:
+            u.add_row(x.run, f"{x.needed_gib:.1f}" if x.needed_gib is not None else "-",
+                      f"{x.missing_gib:.1f}" if x.missing_gib is not None else "-", x.reason)
+        con.print(u)
+    con.print(f"{len(p.placements)} run(s) in {len(p.waves)} wave(s); {len(p.unplaceable)} cannot be placed")
+    for n in p.notes:
+        con.print(f"[yellow]note:[/] {n}")
+
+
+def run(args: argparse.Namespace, *, catalog: Catalog | None = None, gpus: list[GpuInfo] | None = None) -> int:
+    """Run ``quantarena plan``; ``catalog``/``gpus`` replace reading ``--models``/NVML (tests)."""
+    try:
+        catalog = catalog or load_catalog(args.models or default_catalog_path())
+        runs = catalog.select(args.runs) if args.runs else list(catalog.runs.values())
+        if not runs:
+            raise SizingError(f"{catalog.path}: no runs to plan")
+        if gpus is not None:
+            source = "given"
+        elif args.gpus:
+            gpus, source = parse_gpus(args.gpus), f"described as {args.gpus}"
+        else:
+            gpus, why = detect_gpus()
+            source = "detected by NVML" if gpus else f"no GPU found: {why}"
+        result = plan(estimates_for(catalog, runs, args), gpus, allow_sharing=not args.no_sharing)
+    except (SizingError, CatalogError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return ExitCode.USAGE
+    if args.json:
+        d: dict[str, Any] = result.to_dict() | {"source": source}
+        print(json.dumps(d, indent=2))
+    else:
+        _print(result, source)
+    pinned = [u for u in result.unplaceable if u.reason.startswith("pinned to")]
+    for u in pinned:
+        print(f"error: run {u.run} is {u.reason}", file=sys.stderr)
+    return ExitCode.USAGE if pinned else ExitCode.OK

@@ -76,6 +76,10 @@ class SessionOptions:
     assignments: dict[str, list[int]] | None = None
     #: run name -> extra settings for its process (e.g. tensor_split from the plan)
     settings_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: a warm-up answer per run before the timed ones (first problem; not recorded): kernels
+    #: build, caches allocate, torch.compile specializes. GPU runs warm up with the real token
+    #: cap (static caches are sized by it), CPU runs with 8 tokens. 0 disables.
+    warmup: bool = True
     #: NVML index -> GPU UUID (CUDA_VISIBLE_DEVICES for run processes, robust to the parent's own)
     gpu_uuids: dict[int, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -311,8 +315,12 @@ class Session:
                     continue
                 if msg[0] == "loaded":
                     st.status, st.device, st.load_s, st.details = "ok", msg[1], msg[2], msg[3]
-                    self._emit(ev.RunLoaded(run=run.name, device=msg[1], gpus=st.gpus, load_s=msg[2], details=msg[3]))
-                    return
+                    if self.options.warmup and self.problems:
+                        self._warmup(st, proc)
+                    if st.status == "ok":
+                        self._emit(ev.RunLoaded(run=run.name, device=msg[1], gpus=st.gpus, load_s=msg[2], details=st.details))
+                        return
+                    break
                 if msg[0] == "load_failed":
                     st.status, st.reason = msg[1], msg[2]
                 elif msg[0] == "exited":
@@ -323,6 +331,37 @@ class Session:
             self._emit(ev.RunFailed(run=run.name, status=st.status, reason=st.reason or ""))
             proc.stop()
             st.proc = None
+
+    def _warmup(self, st: _RunState, proc: Any) -> None:
+        """One untimed answer to the first problem, inside the load lock (nothing else runs)."""
+        from engine.prompts import build_messages
+
+        cap = self.options.max_new_tokens if st.gpus else min(8, self.options.max_new_tokens)
+        try:
+            messages = build_messages(self.problems[0], st.run.prompt)
+        except (ValueError, KeyError):
+            return  # the first real answer reports the template error
+        fixed = self.options.fixed_length or st.run.synthetic
+        req = {"problem_id": "warmup", "messages": messages, "max_new_tokens": cap,
+               "min_new_tokens": cap if fixed else 0, "seed": self.options.seed, "temperature": self.options.temperature}
+        t0 = time.perf_counter()
+        proc.send(("generate", req))
+        while True:
+            try:
+                msg = proc.get(timeout=0.2)
+            except queue.Empty:
+                if self._stop.is_set():
+                    proc.cancel.set()
+                continue
+            if msg[0] == "done":
+                st.details = {**st.details, "warmup_answer_s": round(time.perf_counter() - t0, 3), "warmup_tokens": len(msg[2]["token_times"])}
+                return
+            if msg[0] == "gen_failed":
+                st.status, st.reason = msg[2], msg[3]
+                return
+            if msg[0] == "exited":
+                st.status, st.reason = "failed", msg[2] + " during the warm-up answer"
+                return
 
     def _run_lane(self, lane: list[str], grade_q: queue.Queue[Any]) -> None:
         for name in lane:

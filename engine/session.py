@@ -251,20 +251,35 @@ class Session:
         return self.summary
 
     def _telemetry_loop(self, stop: threading.Event) -> None:
-        while not stop.wait(self.options.telemetry_interval_s):
-            snap = self._sampler.latest() if self._sampler is not None else None
-            if snap is None:
-                continue
-            run_of_gpu: dict[int, list[str]] = {}
-            for st in self._states.values():
-                if st.status in ("loading", "ok"):
-                    for g in st.gpus:
-                        run_of_gpu.setdefault(g, []).append(st.run.name)
-            self._emit(ev.Telemetry(
-                gpus=[g.to_dict() for g in snap.gpus], cpu_pct=snap.cpu_pct or 0.0,
-                ram_used_mib=snap.ram_used_mib or 0.0, ram_total_mib=snap.ram_total_mib or 0.0,
-                run_of_gpu=run_of_gpu,
-            ))
+        """Every ``telemetry_interval_s``: a Telemetry event, and a line in telemetry.jsonl
+        (the per-GPU time series: utilization, memory, power, temperature, and which runs)."""
+        import json
+
+        path = Path(self.options.out_dir) / "telemetry.jsonl"
+        t0 = time.perf_counter()
+        with path.open("a", encoding="utf-8") as f:
+            while not stop.wait(self.options.telemetry_interval_s):
+                snap = self._sampler.latest() if self._sampler is not None else None
+                if snap is None:
+                    continue
+                run_of_gpu: dict[int, list[str]] = {}
+                for st in self._states.values():
+                    if st.status in ("loading", "ok"):
+                        for g in st.gpus:
+                            run_of_gpu.setdefault(g, []).append(st.run.name)
+                gpus = [g.to_dict() for g in snap.gpus]
+                self._emit(ev.Telemetry(
+                    gpus=gpus, cpu_pct=snap.cpu_pct or 0.0,
+                    ram_used_mib=snap.ram_used_mib or 0.0, ram_total_mib=snap.ram_total_mib or 0.0,
+                    run_of_gpu=run_of_gpu,
+                ))
+                if gpus:  # CPU-only machines have no time series worth a file
+                    keep = ("index", "label", "util_pct", "mem_used_mib", "power_w", "energy_mj", "temp_c", "sm_clock_mhz")
+                    f.write(json.dumps({
+                        "t_s": round(snap.t - t0, 3), "cpu_pct": snap.cpu_pct, "ram_used_mib": snap.ram_used_mib,
+                        "gpus": [{k: g[k] for k in keep} | {"runs": run_of_gpu.get(g["index"], [])} for g in gpus],
+                    }) + "\n")
+                    f.flush()
 
     def _run_wave(self, wave: list[str], grade_q: queue.Queue[Any]) -> None:
         lanes = self._lanes(wave)

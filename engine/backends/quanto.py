@@ -1,0 +1,187 @@
+"""optimum-quanto: int8, int4 or float8 weights, optionally int8 activations (backend id ``quanto``).
+
+Two ways in, both recorded in ``details["quantization"]["quantizer"]``:
+
+* weights only (the default): transformers' ``QuantoConfig`` quantizes each linear layer while
+  ``from_pretrained`` loads it, so the dense model never sits in memory whole;
+* ``activations = "int8"``: transformers 5.23 refuses activation quantization in ``QuantoConfig``,
+  so the dense checkpoint is loaded and quanto's own ``quantize`` + ``freeze`` pack it, then a
+  ``Calibration`` pass over a few Portuguese prompts sets the activation scales.
+
+Synthetic runs quantize and freeze each decoder layer as soon as it is built. The LM head (tied to
+the embeddings on small models) stays in the compute dtype, as quanto's transformers integration
+does.
+
+Which kernel a weight uses is quanto's choice at freeze time, by device, dtype and shape; the
+run's ``details["kernel_path"]`` counts the weight classes it ended up with and names the matmul
+each one takes. On this project's machines: int8 with bf16 activations on a CPU takes
+``torch._weight_int8pack_mm`` (with fp32 activations quanto dequantizes every weight at every
+matmul: ~30x slower, hence the bf16 default); int4 takes TinyGemm (``_weight_int4pack_mm``) only
+for bf16 weights whose input size is a multiple of 128, and unpacks + dequantizes otherwise;
+float8 needs CUDA (Marlin FP8 kernel, compiled on first use from quanto's CUDA extension).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, ClassVar
+
+from engine.backends.torch_common import DTYPES, TORCH_SETTINGS, Placement, TorchBackend
+
+#: quant name -> quanto qtype name
+WEIGHT_QTYPES = {"int8": "qint8", "int4": "qint4", "float8": "qfloat8"}
+ACTIVATIONS = ("none", "int8")
+#: float8 runs only where the GPU has FP8 (compute capability 8.9: Ada, Hopper and later)
+FLOAT8_MIN_CAPABILITY = (8, 9)
+CALIBRATION_PROMPTS = [
+    "Quanto é 12 + 30? Responda com a letra em \\boxed{}.",
+    "Um triângulo tem lados 3, 4 e 5. Qual é a sua área?",
+    "Resolva a equação 2x + 7 = 19 e explique cada passo.",
+]
+
+#: how each quanto weight class multiplies, by device type
+_MATMUL = {
+    "WeightQBytesTensor": {
+        "cpu": "torch._weight_int8pack_mm with bf16 activations, else dequantize + matmul",
+        "cuda": "dequantize + matmul (torch._int_mm with int8 activations and > 16 tokens)",
+    },
+    "MarlinF8QBytesTensor": {"cuda": "Marlin FP8 GEMM (quanto_cuda extension)"},
+    "TinyGemmWeightQBitsTensor": {"cpu": "torch._weight_int4pack_mm_for_cpu (TinyGemm)", "cuda": "torch._weight_int4pack_mm (TinyGemm)"},
+    "AWQWeightQBitsTensor": {"cuda": "AWQ int4 GEMM/GEMV (quanto_cuda extension)"},
+    "MarlinInt4WeightQBitsTensor": {"cuda": "Marlin int4 GEMM (quanto_cuda extension)"},
+    "WeightQBitsTensor": {"cpu": "unpack + dequantize + matmul", "cuda": "unpack + dequantize + matmul"},
+}
+
+
+class QuantoBackend(TorchBackend):
+    id = "quanto"
+    LIBRARIES = ("torch", "transformers", "accelerate", "optimum-quanto")
+    SETTINGS: ClassVar[dict[str, Any]] = {
+        **TORCH_SETTINGS,
+        "compute_dtype": str,  # bf16 (default) | fp16 | fp32: activations and unquantized weights
+        "activations": str,  # none (default) | int8 (quanto quantize + calibration)
+    }
+
+    def compute_dtype(self) -> str:
+        return self.choice("compute_dtype", tuple(DTYPES), "bf16")
+
+    def _activations(self) -> str:
+        return self.choice("activations", ACTIVATIONS, "none")
+
+    def _qtypes(self) -> tuple[Any, Any]:
+        from optimum.quanto import qtypes
+
+        act = self._activations()
+        return qtypes[WEIGHT_QTYPES[self.run.quant]], (qtypes["qint8"] if act == "int8" else None)
+
+    def check_supported(self, placement: Placement) -> None:
+        quant = self.run.quant
+        if quant not in WEIGHT_QTYPES:
+            raise self.unsupported(placement.label, f"quant {quant!r} is not a quanto weight type (int8, int4, float8)")
+        try:
+            import optimum.quanto  # noqa: F401
+        except ImportError as e:
+            raise self.unsupported(placement.label, f"optimum-quanto is not installed ({e}); pip install 'quantarena[quanto]'") from None
+        self._activations()
+        if quant == "float8":
+            if not placement.is_cuda:
+                raise self.unsupported(
+                    placement.label,
+                    "float8 weights need a GPU with FP8 (compute capability >= 8.9); quanto has no float8 kernel on the CPU",
+                )
+            torch = self._torch
+            for g in placement.gpus:
+                cap = torch.cuda.get_device_capability(g)
+                if cap < FLOAT8_MIN_CAPABILITY:
+                    raise self.unsupported(
+                        f"cuda:{g}", f"{torch.cuda.get_device_name(g)} (compute capability {cap[0]}.{cap[1]}) has no FP8; needs >= 8.9"
+                    )
+        if placement.label == "cpu" and self.compute_dtype() == "fp32":
+            self.notes.append("quanto with fp32 activations on CPU has no packed kernel: every matmul dequantizes its weight (slow)")
+
+    def quantization_config(self) -> Any:
+        if self._activations() != "none":
+            return None  # quantized after loading, with calibration (transformers refuses activations)
+        from transformers import QuantoConfig
+
+        return QuantoConfig(weights=self.run.quant)
+
+    def layer_quantizer(self) -> Any:
+        from optimum.quanto import freeze, quantize
+
+        weights, activations = self._qtypes()
+
+        def pack(layer: Any, device: str) -> None:
+            quantize(layer, weights=weights, activations=activations)
+            freeze(layer)
+
+        return pack
+
+    def after_load(self, model: Any, placement: Placement) -> Any:
+        if self._activations() == "none":
+            return model
+        from optimum.quanto import Calibration, freeze, quantize
+
+        if not self.run.synthetic:
+            weights, activations = self._qtypes()
+            quantize(model, weights=weights, activations=activations, exclude=["lm_head"])
+            freeze(model)
+        torch = self._torch
+        device = model.get_input_embeddings().weight.device
+        with torch.no_grad(), Calibration(momentum=0.9):
+            for prompt in CALIBRATION_PROMPTS:
+                ids = self.render_prompt([{"role": "user", "content": prompt}])
+                model(input_ids=torch.tensor([ids], device=device))
+        return model
+
+    def quantization_details(self) -> dict[str, Any]:
+        act = self._activations()
+        if self.run.synthetic:
+            quantizer = "optimum.quanto quantize + freeze, layer by layer while building"
+        elif act == "none":
+            quantizer = "transformers QuantoConfig (quantized while loading)"
+        else:
+            quantizer = "optimum.quanto quantize + freeze after loading (transformers refuses activations)"
+        d: dict[str, Any] = {
+            "method": "optimum-quanto",
+            "weights": WEIGHT_QTYPES[self.run.quant],
+            "activations": "qint8" if act == "int8" else None,
+            "compute_dtype": self.compute_dtype(),
+            "quantizer": quantizer,
+            "not_quantized": ["lm_head", "embeddings", "norms"],
+        }
+        if act == "int8":
+            d["calibration"] = f"{len(CALIBRATION_PROMPTS)} prompts, momentum 0.9"
+        return d
+
+    def kernel_path(self, model: Any, placement: Placement) -> dict[str, Any]:
+        classes: Counter[str] = Counter()
+        act_classes: Counter[str] = Counter()
+        for m in model.modules():
+            w = getattr(m, "weight", None)
+            if w is not None and type(w).__name__ not in ("Parameter", "Tensor"):
+                classes[type(w).__name__] += 1
+            if getattr(m, "activation_qtype", None) is not None:
+                act_classes[str(m.activation_qtype)] += 1
+        dev = "cuda" if placement.is_cuda else "cpu"
+        matmul = {c: _MATMUL.get(c, {}).get(dev, "unknown") for c in classes}
+        if act_classes and "WeightQBytesTensor" in matmul:
+            matmul["WeightQBytesTensor"] = "int8 activations x int8 weights: torch._int_mm" + (" (> 16 tokens, else dequantize + matmul)" if dev == "cuda" else "")
+        return {
+            "weight_classes": dict(classes),
+            "matmul": matmul,
+            "activation_qtypes": dict(act_classes) or None,
+            "extensions": _extension_state(),
+        }
+
+
+def _extension_state() -> dict[str, str]:
+    """quanto's C++/CUDA extensions: registered here, and whether this process built/loaded them."""
+    try:
+        from optimum.quanto.library.extensions import extension as ext
+    except ImportError:
+        return {}
+    out = {}
+    for name, e in getattr(ext, "_extensions", {}).items():
+        out[name] = "loaded" if getattr(e, "_lib", None) is not None else "registered, not loaded (unused so far)"
+    return out

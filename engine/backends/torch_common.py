@@ -1,0 +1,736 @@
+"""What the three PyTorch backends (transformers, quanto, bitsandbytes) share: one code path.
+
+:class:`TorchBackend` does everything but the quantization itself:
+
+* **Device choice.** ``auto`` → ``cuda:0`` when torch sees a GPU, else ``cpu``; ``cuda:N``; ``cuda``
+  with ``device_map = "auto"`` (or balanced/sequential) splits the model over every visible GPU
+  through accelerate, capped by ``max_memory``.
+* **Weights.** Real runs load :func:`engine.checkpoints.dense_checkpoint` (the same dense weights
+  for every backend; a GGUF-only model is dequantized once) with ``from_pretrained`` and the
+  subclass's ``quantization_config``. Synthetic runs build the model's real architecture with
+  random weights on the target device (:func:`engine.synthetic_hf.build_random_model`), and the
+  subclass's ``layer_quantizer`` packs each decoder layer right after it is built, so a large
+  model never exists in bf16 all at once.
+* **Prompting.** The chat is rendered with the tokenizer's template
+  (``apply_chat_template(..., add_generation_prompt=True)``) and tokenized without extra specials.
+* **The decode loop.** Our own, not ``model.generate`` with a streamer: one prefill forward over
+  the prompt, then one forward per token with the KV cache; each token is yielded the moment it
+  is picked, so the engine's timestamps are per token. Greedy by default; temperature sampling
+  with a seeded ``torch.Generator``; stop at EOS (not yielded: it ends the answer) or the token
+  cap; end-of-sequence is masked out until ``min_new_tokens`` (synthetic runs always decode to
+  the cap). Text comes from :class:`IncrementalDetokenizer`: the pieces concatenate to exactly
+  ``tokenizer.decode(ids)``, multi-byte characters split over tokens included.
+* **KV cache and compile.** ``cache = "dynamic"`` (default) or ``"static"`` (a ``StaticCache``
+  sized for prompt + cap, reused between problems); ``compile = true`` compiles the decode
+  step with ``torch.compile``, exercised during ``load()``'s warm-up; when that fails the run
+  goes on eagerly and ``details["compile"]`` says why.
+* **Memory.** ``torch.cuda.OutOfMemoryError``, ``MemoryError`` and the CPU allocator's failure
+  become :class:`OutOfMemoryError` with the figures at that moment; ``memory_stats()`` gives the
+  allocator peaks (MiB) on CUDA and ``None`` on the CPU, where the allocator is not torch's.
+* **Details.** Library versions, dtype, device, the quantization as applied, the kernel path the
+  weights actually take, real/synthetic, and the bytes the weights occupy (counted from the
+  tensors' storage, packed data and quantization scales included).
+
+torch and transformers are imported inside methods only (the registry imports this module to
+read ``SETTINGS``).
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.metadata
+import itertools
+import json
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from engine.backends.base import (
+    Backend,
+    BackendError,
+    Capabilities,
+    GenerationRequest,
+    LoadInfo,
+    OutOfMemoryError,
+    Token,
+    TokenStream,
+    UnsupportedError,
+)
+
+MIB = 2**20
+
+#: run settings every PyTorch backend accepts (subclasses add their own)
+TORCH_SETTINGS: dict[str, Any] = {
+    "device_map": str,  # auto | balanced | balanced_low_0 | sequential: split over the visible GPUs
+    "max_memory": dict,  # with device_map: per-device caps, e.g. {"0": "70GiB", "1": "70GiB"}
+    "cache": str,  # dynamic (default) | static
+    "compile": bool,  # torch.compile the decode step (default false; a failure falls back, recorded)
+    "compile_mode": str,  # torch.compile mode: default | reduce-overhead | max-autotune
+    "attn_implementation": str,  # eager | sdpa | flash_attention_2 | ... (default: transformers')
+    "torch_threads": int,  # torch.set_num_threads for this run (default: torch's own)
+    "warmup": bool,  # a 4-token generation inside load(): kernels build, compile runs (default true)
+}
+
+DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+CACHES = ("dynamic", "static")
+DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
+#: the warm-up prompt and length
+WARMUP_MESSAGES = [{"role": "user", "content": "Quanto é 2 + 2?"}]
+WARMUP_TOKENS = 4
+#: static caches are sized in steps of this many tokens, so nearby lengths reuse one cache
+STATIC_CACHE_STEP = 256
+
+
+@dataclass
+class Placement:
+    """Where a run's model lives."""
+
+    label: str  # "cpu", "cuda:0", "cuda:0,1"
+    device: str  # the device of the inputs and of a single-device model
+    device_map: Any  # what from_pretrained gets
+    gpus: list[int] = field(default_factory=list)  # CUDA ordinals used
+
+    @property
+    def is_cuda(self) -> bool:
+        return bool(self.gpus)
+
+    @property
+    def multi_gpu(self) -> bool:
+        return len(self.gpus) > 1
+
+
+class IncrementalDetokenizer:
+    """Token ids in, text pieces out, one piece per id; the pieces concatenate to ``decode(ids)``.
+
+    Each new piece is the decode of a short window (from the start of the previous piece) minus
+    the decode of that window without the new id, as TGI and vLLM do: a window that starts at a
+    piece boundary decodes to the same leading text both times, so SentencePiece's leading spaces
+    come out right. While the newest ids end inside a multi-byte UTF-8 character (the decode ends
+    in U+FFFD) the piece is empty and the bytes wait for the next id. The last id flushes:
+    its piece is whatever the full decode holds beyond what was emitted.
+    """
+
+    def __init__(self, tokenizer: Any):
+        backend = getattr(tokenizer, "_tokenizer", None)  # the Rust tokenizer: no Python wrappers
+        if backend is not None and hasattr(backend, "decode") and not getattr(tokenizer, "clean_up_tokenization_spaces", False):
+            self._decode: Callable[[list[int]], str] = lambda ids: backend.decode(ids, skip_special_tokens=False)
+        else:
+            self._decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=False)
+        self.ids: list[int] = []
+        self._pieces: list[str] = []
+        self._prefix = 0
+        self._read = 0
+
+    def push(self, token_id: int, last: bool = False) -> str:
+        ids = self.ids
+        ids.append(token_id)
+        if last:
+            full = self._decode(ids)
+            emitted = "".join(self._pieces)
+            if full.startswith(emitted):
+                piece = full[len(emitted):]
+                self._pieces.append(piece)
+                return piece
+        prefix_text = self._decode(ids[self._prefix : self._read])
+        new_text = self._decode(ids[self._prefix :])
+        if len(new_text) > len(prefix_text) and not new_text.endswith("\ufffd"):
+            piece = new_text[len(prefix_text) :]
+            self._prefix, self._read = self._read, len(ids)
+        else:
+            piece = ""
+        self._pieces.append(piece)
+        return piece
+
+    @property
+    def text(self) -> str:
+        return "".join(self._pieces)
+
+
+class TorchBackend(Backend):
+    """The shared PyTorch backend; subclasses say which dtype and how to quantize."""
+
+    capabilities = Capabilities(gpu=True, multi_gpu=True, batching=True, synthetic=True, exact_token_times=True)
+    SETTINGS: ClassVar[dict[str, Any]] = dict(TORCH_SETTINGS)
+    #: distributions whose versions go into details["libraries"]
+    LIBRARIES: ClassVar[tuple[str, ...]] = ("torch", "transformers", "accelerate", "safetensors")
+
+    def __init__(self, run: Any, model: Any, *, cache_dir: str | None = None):
+        super().__init__(run, model, cache_dir=cache_dir)
+        self.hf_model: Any = None
+        self.tokenizer: Any = None
+        self.placement: Placement | None = None
+        self.notes: list[str] = []
+        self._torch: Any = None
+        self._dtype: Any = None
+        self._stop_ids: frozenset[int] = frozenset()
+        self._stop_index: dict[str, Any] = {}
+        self._input_device: Any = None
+        self._decode_forward: Any = None
+        self._static_cache: Any = None
+        self._static_len = 0
+
+    # ---- what subclasses provide ------------------------------------------------------------
+
+    def compute_dtype(self) -> str:
+        """The dtype name (bf16 | fp16 | fp32) of activations and unquantized weights."""
+        raise NotImplementedError
+
+    def check_supported(self, placement: Placement) -> None:
+        """Raise UnsupportedError (through :meth:`unsupported`) when this quant cannot run there."""
+
+    def quantization_config(self) -> Any:
+        """The transformers quantization config for ``from_pretrained``; None loads dense."""
+        return None
+
+    def layer_quantizer(self) -> Callable[[Any, str], Any] | None:
+        """For synthetic runs: ``pack(layer, device)`` packs one freshly built decoder layer that
+        sits on ``device``, in place (returning None) or by returning a replacement."""
+        return None
+
+    def after_load(self, model: Any, placement: Placement) -> Any:
+        """A last step on the loaded model (quantizing it in place, calibrating); returns the model."""
+        return model
+
+    def quantization_details(self) -> dict[str, Any]:
+        """The quantization as applied (config values, quantizer used)."""
+        return {}
+
+    def kernel_path(self, model: Any, placement: Placement) -> dict[str, Any]:
+        """Which kernels the weights go through on this device (after the warm-up ran)."""
+        return {}
+
+    # ---- helpers for subclasses -------------------------------------------------------------
+
+    def unsupported(self, device: str, reason: str) -> UnsupportedError:
+        """The error for a quant/device this backend cannot run: names run, backend, device, reason."""
+        return UnsupportedError(f"{self.run.name}: backend {self.id} on {device}: {reason}")
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        return self.run.settings.get(key, default)
+
+    def choice(self, key: str, allowed: tuple[str, ...], default: str) -> str:
+        """A string setting restricted to ``allowed``; BackendError naming the key otherwise."""
+        val = self.run.settings.get(key, default)
+        if val not in allowed:
+            raise BackendError(f"{self.run.name}: setting {key} = {val!r}; choose from {', '.join(allowed)}")
+        return str(val)
+
+    def torch_dtype(self) -> Any:
+        return getattr(self._torch, DTYPES[self.compute_dtype()])
+
+    # ---- loading ------------------------------------------------------------------------------
+
+    def _import(self) -> Any:
+        try:
+            import torch
+            import transformers
+        except ImportError as e:
+            raise UnsupportedError(
+                f"{self.run.name}: backend {self.id}: {e.name or e} is not installed; pip install 'quantarena[{self.id}]'"
+            ) from None
+        transformers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.set_verbosity_error()
+        warnings.filterwarnings("ignore", message=".*MatMul8bitLt: inputs will be cast.*")
+        return torch
+
+    def _placement(self) -> Placement:
+        """The run's device(s). Several GPUs only when asked: a ``device_map`` setting, or a
+        ``max_memory`` naming more than one GPU (what the session's planner passes to a run it
+        spread over several GPUs; the run's process then sees exactly those as cuda:0..n-1)."""
+        torch = self._torch
+        dev = self.run.device
+        device_map = self.run.settings.get("device_map")
+        if device_map is not None:
+            self.choice("device_map", DEVICE_MAPS, "auto")
+        has_cuda = torch.cuda.is_available()
+        n = torch.cuda.device_count() if has_cuda else 0
+        if dev == "auto":
+            dev = "cuda" if has_cuda else "cpu"
+        if dev == "cpu":
+            if device_map is not None:
+                self.notes.append(f"device_map={device_map!r} ignored: the run's device is cpu")
+            return Placement("cpu", "cpu", {"": "cpu"})
+        if not has_cuda:
+            raise self.unsupported(dev, f"torch {torch.__version__} sees no CUDA device (torch.cuda.is_available() is false)")
+        mm = self._max_memory() or {}
+        mm_gpus = sorted(k for k in mm if isinstance(k, int) and k < n)
+        if dev == "cuda" and n > 1 and (device_map is not None or len(mm_gpus) > 1):
+            gpus = mm_gpus if len(mm_gpus) > 1 else list(range(n))
+            return Placement("cuda:" + ",".join(map(str, gpus)), f"cuda:{gpus[0]}", device_map or "auto", gpus)
+        if device_map is not None:
+            self.notes.append(f"device_map={device_map!r} ignored: the run uses one GPU")
+        idx = 0 if dev == "cuda" else int(dev.split(":", 1)[1])
+        if idx >= n:
+            visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+            if not (visible and n == 1):
+                raise self.unsupported(dev, f"only {n} CUDA device(s) visible (CUDA_VISIBLE_DEVICES={visible!r})")
+            self.notes.append(f"{dev} is cuda:0 in this process (CUDA_VISIBLE_DEVICES={visible})")
+            idx = 0
+        return Placement(f"cuda:{idx}", f"cuda:{idx}", {"": f"cuda:{idx}"}, [idx])
+
+    def _max_memory(self) -> dict[Any, Any] | None:
+        mm = self.run.settings.get("max_memory")
+        if mm is None:
+            return None
+        return {int(k) if str(k).isdigit() else k: v for k, v in mm.items()}
+
+    def load(self) -> LoadInfo:
+        torch = self._torch = self._import()
+        threads = self.run.settings.get("torch_threads")
+        if threads:
+            torch.set_num_threads(int(threads))
+        cache_kind = self.choice("cache", CACHES, "dynamic")
+        placement = self.placement = self._placement()
+        self.check_supported(placement)
+        self._dtype = self.torch_dtype()
+
+        source = ""
+        try:
+            if self.run.synthetic:
+                model, tokenizer = self._build_synthetic(placement)
+                source = f"synthetic: random weights, {self.model.arch.family} architecture, built on {placement.label}"
+            else:
+                model, tokenizer, source = self._load_checkpoint(placement)
+            self.tokenizer = tokenizer  # after_load may render prompts (calibration)
+            model.eval()
+            model = self.after_load(model, placement)
+        except BackendError:
+            raise
+        except BaseException as e:
+            if self._is_oom(e):
+                raise OutOfMemoryError(self._oom_message("loading the weights")) from None
+            raise
+        self.hf_model = model
+        self._input_device = model.get_input_embeddings().weight.device
+        self._stop_ids = self._find_stop_ids(model, tokenizer)
+        self._decode_forward = model.forward
+
+        compile_state = "off"
+        warmup_s = None
+        if self.run.settings.get("compile"):
+            compile_state = self._compile(cache_kind)
+            warmup_s = self._last_warmup_s
+        elif self.run.settings.get("warmup", True):
+            warmup_s = self._warmup()
+        details = self._details(model, placement, source, cache_kind, compile_state, warmup_s)
+        return LoadInfo(device=placement.label, details=details)
+
+    def _load_checkpoint(self, placement: Placement) -> tuple[Any, Any, str]:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from engine.checkpoints import dense_checkpoint
+
+        ckpt = dense_checkpoint(self.model)
+        kwargs: dict[str, Any] = {"dtype": self._dtype, "device_map": placement.device_map}
+        mm = self._max_memory()
+        if mm is not None:
+            if not placement.multi_gpu:
+                self.notes.append("max_memory ignored: the model is on one device")
+            else:
+                kwargs["max_memory"] = mm
+        qc = self.quantization_config()
+        if qc is not None:
+            kwargs["quantization_config"] = qc
+        attn = self.run.settings.get("attn_implementation")
+        if attn:
+            kwargs["attn_implementation"] = attn
+        try:
+            model = AutoModelForCausalLM.from_pretrained(str(ckpt), **kwargs)
+        except (ValueError, ImportError, OSError) as e:
+            if self._is_oom(e):
+                raise
+            raise BackendError(f"{self.run.name}: loading {ckpt} failed: {_one_line(e)}") from None
+        tokenizer = AutoTokenizer.from_pretrained(str(ckpt))
+        self._apply_chat_template_source(tokenizer)
+        return model, tokenizer, str(ckpt)
+
+    def _apply_chat_template_source(self, tokenizer: Any) -> None:
+        """A models.toml ``chat_template`` naming a file replaces the tokenizer's template."""
+        src = self.model.chat_template
+        if src not in ("gguf", "tokenizer"):
+            path = os.path.expanduser(src)
+            if not os.path.exists(path):
+                raise BackendError(f"{self.run.name}: chat template file {path} not found")
+            with open(path, encoding="utf-8") as f:
+                tokenizer.chat_template = f.read()
+
+    def _build_synthetic(self, placement: Placement) -> tuple[Any, Any]:
+        from engine.synthetic_hf import build_random_model, synthetic_tokenizer
+
+        arch = self.model.arch
+        quantize = self.layer_quantizer()
+        layer_gpu: list[int] = []
+        if placement.multi_gpu:  # an even split of the decoder layers over the GPUs
+            n = len(placement.gpus)
+            layer_gpu = [placement.gpus[i * n // arch.layers] for i in range(arch.layers)]
+        counter = itertools.count()
+
+        def hook(layer: Any) -> Any:
+            # built on placement.device; moved to its own GPU before packing, so every quantizer
+            # state (scales, bitsandbytes' CB/SCB) is created where the layer runs
+            i = next(counter)
+            device = placement.device
+            if layer_gpu:
+                device = f"cuda:{layer_gpu[i]}"
+                layer = layer.to(device)
+            replacement = quantize(layer, device) if quantize is not None else None
+            if replacement is None and layer_gpu:
+                return layer
+            return replacement
+
+        use_hook = quantize is not None or bool(layer_gpu)
+        model = build_random_model(arch, placement.device, self._dtype, quantize_layer=hook if use_hook else None)
+        if layer_gpu:
+            model = self._dispatch_layers(model, placement, layer_gpu)
+        if self.run.settings.get("attn_implementation"):
+            model.set_attn_implementation(self.run.settings["attn_implementation"])
+        return model, synthetic_tokenizer(arch)
+
+    def _dispatch_layers(self, model: Any, placement: Placement, layer_gpu: list[int]) -> Any:
+        """Hook a synthetic model whose layers sit on several GPUs so activations follow them."""
+        from accelerate import dispatch_model
+
+        first, last = placement.gpus[0], placement.gpus[-1]
+        tied = self.model.arch.tie_embeddings
+        head = first if tied else last
+        model.model.norm.to(f"cuda:{last}")
+        if not tied:
+            model.lm_head.to(f"cuda:{head}")
+        device_map = {"model.embed_tokens": first, "model.rotary_emb": first, "model.norm": last, "lm_head": head}
+        device_map.update({f"model.layers.{i}": g for i, g in enumerate(layer_gpu)})
+        self.notes.append(f"synthetic layers split evenly over cuda:{','.join(map(str, placement.gpus))}")
+        return dispatch_model(model, device_map=device_map)
+
+    def _find_stop_ids(self, model: Any, tokenizer: Any) -> frozenset[int]:
+        ids: set[int] = set()
+        for src in (getattr(model, "generation_config", None), model.config, tokenizer):
+            val = getattr(src, "eos_token_id", None)
+            if isinstance(val, int):
+                ids.add(val)
+            elif isinstance(val, (list, tuple)):
+                ids.update(int(v) for v in val)
+        return frozenset(ids)
+
+    # ---- compile and warm-up ----------------------------------------------------------------
+
+    _last_warmup_s: float | None = None
+
+    def _warmup(self) -> float:
+        t0 = time.perf_counter()
+        req = GenerationRequest(messages=WARMUP_MESSAGES, max_new_tokens=WARMUP_TOKENS, min_new_tokens=WARMUP_TOKENS)
+        for _ in self.generate(req):
+            pass
+        self._last_warmup_s = round(time.perf_counter() - t0, 3)
+        return self._last_warmup_s
+
+    def _compile(self, cache_kind: str) -> str:
+        torch = self._torch
+        mode = self.run.settings.get("compile_mode") or None
+        eager = self.hf_model.forward
+        try:
+            self._decode_forward = torch.compile(eager, mode=mode if mode != "default" else None)
+            self._warmup()  # compiles: a prefill (eager) and the decode steps (compiled)
+            return f"on (torch.compile mode={mode or 'default'}, decode step)"
+        except BaseException as e:
+            if isinstance(e, KeyboardInterrupt) or self._is_oom(e):
+                raise
+            self._decode_forward = eager
+            self._static_cache = None
+            reason = f"{type(e).__name__}: {_one_line(e)}"
+            self.notes.append(f"torch.compile failed, running eagerly: {reason}")
+            self._warmup()
+            return f"fallback to eager ({reason})"
+
+    # ---- generation ---------------------------------------------------------------------------
+
+    def render_prompt(self, messages: list[dict[str, str]]) -> list[int]:
+        """The chat rendered with the model's template, as token ids (no specials added twice)."""
+        tok = self.tokenizer
+        if getattr(tok, "chat_template", None):
+            text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        else:
+            text = "".join(m["content"] + "\n" for m in messages)
+        return list(tok(text, add_special_tokens=False)["input_ids"])
+
+    def generate(self, request: GenerationRequest) -> TokenStream:
+        if self.hf_model is None:
+            raise BackendError(f"{self.run.name}: generate() before load()")
+        ids = self.render_prompt(request.messages)
+        stream = TokenStream(iter(()))
+        stream.prompt_tokens = len(ids)
+        stream._tokens = self._token_stream(ids, request, stream)
+        return stream
+
+    def _new_cache(self, needed: int, cache_kind: str) -> Any:
+        """None for a dynamic cache (the model makes one); a reset StaticCache big enough otherwise."""
+        if cache_kind != "static":
+            return None
+        if self._static_cache is None or needed > self._static_len:
+            from transformers import StaticCache
+
+            size = -(-needed // STATIC_CACHE_STEP) * STATIC_CACHE_STEP
+            self._static_cache = None
+            gc.collect()
+            self._static_cache = StaticCache(config=self.hf_model.config, max_cache_len=size)
+            self._static_len = size
+        else:
+            self._static_cache.reset()
+        return self._static_cache
+
+    def _stop_index_on(self, device: Any) -> Any:
+        key = str(device)
+        idx = self._stop_index.get(key)
+        if idx is None:
+            idx = self._stop_index[key] = self._torch.tensor(sorted(self._stop_ids), dtype=self._torch.long, device=device)
+        return idx
+
+    def _token_stream(self, ids: list[int], request: GenerationRequest, stream: TokenStream) -> Iterator[Token]:
+        torch = self._torch
+        model = self.hf_model
+        max_new = request.max_new_tokens
+        min_new = max_new if self.run.synthetic else min(request.min_new_tokens, max_new)
+        stream.finish_reason = "length"
+        if max_new <= 0:
+            return
+        cache_kind = self.run.settings.get("cache", "dynamic")
+        stop_ids = self._stop_ids
+        temperature = float(request.temperature)
+        dev = self._input_device
+        detok = IncrementalDetokenizer(self.tokenizer)
+        step = self._decode_forward
+        generator = None
+        try:
+            with torch.no_grad():
+                cache = self._new_cache(len(ids) + max_new, cache_kind)
+                input_ids = torch.tensor([ids], dtype=torch.long, device=dev)
+                positions = torch.arange(len(ids), device=dev).unsqueeze(0)
+                out = model(input_ids=input_ids, position_ids=positions, past_key_values=cache, use_cache=True, logits_to_keep=1)
+                cache = out.past_key_values
+                logits = out.logits[:, -1, :]
+                if temperature > 0:
+                    generator = torch.Generator(device=logits.device)
+                    generator.manual_seed(int(request.seed))
+                token = self._pick(logits, 0 < min_new, temperature, generator)
+                token_id = int(token)
+                position = torch.full((1, 1), len(ids), dtype=torch.long, device=dev)
+            n_out = 0
+            while True:
+                if token_id in stop_ids and n_out >= min_new:
+                    stream.finish_reason = "stop"
+                    return
+                n_out += 1
+                last = n_out >= max_new
+                yield Token(detok.push(token_id, last), token_id)
+                if last:
+                    return
+                with torch.no_grad():
+                    out = step(input_ids=token.view(1, 1).to(dev), position_ids=position, past_key_values=cache, use_cache=True, logits_to_keep=1)
+                    position.add_(1)
+                    token = self._pick(out.logits[:, -1, :], n_out < min_new, temperature, generator)
+                    token_id = int(token)
+        except BaseException as e:
+            if self._is_oom(e):
+                raise OutOfMemoryError(self._oom_message(f"generating ({len(ids)} prompt tokens)")) from None
+            raise
+
+    def _pick(self, logits: Any, ban_stop: bool, temperature: float, generator: Any) -> Any:
+        """The next token id as a 1-element tensor: argmax, or a seeded sample at ``temperature``."""
+        torch = self._torch
+        if ban_stop and self._stop_ids:  # logits are this step's own output: masking in place is safe
+            logits.index_fill_(-1, self._stop_index_on(logits.device), float("-inf"))
+        if temperature <= 0:
+            return logits.argmax(dim=-1)
+        probs = torch.softmax(logits.float() / temperature, dim=-1)
+        return torch.multinomial(probs, 1, generator=generator).view(-1)
+
+    # ---- memory -------------------------------------------------------------------------------
+
+    def _cuda_devices(self) -> list[int]:
+        return self.placement.gpus if self.placement is not None else []
+
+    def memory_stats(self) -> dict[str, float | None]:
+        torch = self._torch
+        gpus = self._cuda_devices()
+        if torch is None or not gpus:
+            return {"torch_peak_allocated_mib": None, "torch_peak_reserved_mib": None}
+        return {
+            "torch_peak_allocated_mib": sum(torch.cuda.max_memory_allocated(g) for g in gpus) / MIB,
+            "torch_peak_reserved_mib": sum(torch.cuda.max_memory_reserved(g) for g in gpus) / MIB,
+        }
+
+    def reset_memory_stats(self) -> None:
+        torch = self._torch
+        for g in self._cuda_devices():
+            torch.cuda.reset_peak_memory_stats(g)
+
+    def _is_oom(self, e: BaseException) -> bool:
+        torch = self._torch
+        if isinstance(e, MemoryError):
+            return True
+        if torch is not None and isinstance(e, torch.cuda.OutOfMemoryError):
+            return True
+        msg = str(e)
+        return isinstance(e, RuntimeError) and (
+            "DefaultCPUAllocator: can't allocate memory" in msg or "CUDA out of memory" in msg or "out of memory" in msg.lower()[:200]
+        )
+
+    def _oom_message(self, what: str) -> str:
+        return f"{self.run.name}: out of memory while {what} on {self.placement.label if self.placement else self.run.device}: {self.memory_now()}"
+
+    def memory_now(self) -> str:
+        """Memory figures at this moment: per GPU allocator and driver view, or process RSS."""
+        torch = self._torch
+        parts = []
+        for g in self._cuda_devices():
+            try:
+                free, total = torch.cuda.mem_get_info(g)
+                parts.append(
+                    f"cuda:{g} allocated {torch.cuda.memory_allocated(g) / MIB:.0f} MiB, reserved "
+                    f"{torch.cuda.memory_reserved(g) / MIB:.0f} MiB, free {free / MIB:.0f} of {total / MIB:.0f} MiB"
+                )
+            except Exception:
+                parts.append(f"cuda:{g} (no figures)")
+        try:
+            import psutil
+
+            vm = psutil.virtual_memory()
+            rss = psutil.Process().memory_info().rss
+            parts.append(f"RSS {rss / MIB:.0f} MiB, available {vm.available / MIB:.0f} of {vm.total / MIB:.0f} MiB")
+        except Exception:
+            pass
+        return "; ".join(parts) or "no memory figures"
+
+    # ---- details ------------------------------------------------------------------------------
+
+    def _details(self, model: Any, placement: Placement, source: str, cache_kind: str, compile_state: str, warmup_s: float | None) -> dict[str, Any]:
+        torch = self._torch
+        versions = {d: _version(d) for d in self.LIBRARIES}
+        weights = weight_bytes(model)
+        gpu_names = [torch.cuda.get_device_name(g) for g in placement.gpus]
+        details: dict[str, Any] = {
+            "library": " + ".join(f"{d} {v}" for d, v in versions.items() if v and d in ("transformers", "torch", "optimum-quanto", "bitsandbytes")),
+            "libraries": versions,
+            "quant": self.run.quant,
+            "dtype": str(self._dtype).removeprefix("torch."),
+            "device": placement.label,
+            "device_map": placement.device_map if placement.multi_gpu else None,
+            "hf_device_map": getattr(model, "hf_device_map", None) if placement.multi_gpu else None,
+            "gpu_names": gpu_names,
+            "torch_cuda": torch.version.cuda,
+            "weights": self.run.weights,
+            "checkpoint": source,
+            "quantization": self.quantization_details(),
+            "kernel_path": self.kernel_path(model, placement),
+            "weight_bytes": weights["total"],
+            "weight_mib": round(weights["total"] / MIB, 1),
+            "weight_bytes_quantized": weights["quantized"],
+            "weight_bytes_dense": weights["dense"],
+            "weight_bytes_note": "bytes of every parameter and buffer as stored (packed data + scales for quantized ones), tied weights once",
+            "cache": cache_kind,
+            "compile": compile_state,
+            "attn_implementation": getattr(model.config, "_attn_implementation", None),
+            "torch_threads": torch.get_num_threads(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "stop_token_ids": sorted(self._stop_ids),
+            "warmup_s": warmup_s,
+            "api": "own decode loop: prefill, then one forward per token with the KV cache (not model.generate)",
+            "notes": list(self.notes),
+        }
+        qc = getattr(model.config, "quantization_config", None)
+        if qc is not None:  # what transformers applied, as it serializes it
+            details["quantization"]["transformers_config"] = json.loads(json.dumps(qc.to_dict() if hasattr(qc, "to_dict") else qc, default=str))
+        if not self.run.synthetic:
+            from engine.checkpoints import checkpoint_info
+
+            info = checkpoint_info(Path(source))
+            if info:
+                details["checkpoint_derived_from"] = info.get("derived_from")
+                details["checkpoint_dtype"] = info.get("dtype")
+        if placement.is_cuda:
+            details["torch_allocated_after_load_mib"] = round(sum(torch.cuda.memory_allocated(g) for g in placement.gpus) / MIB, 1)
+        try:
+            import psutil
+
+            details["rss_mib_after_load"] = round(psutil.Process().memory_info().rss / MIB, 1)
+        except Exception:
+            pass
+        return details
+
+    # ---- teardown -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.hf_model = None
+        self.tokenizer = None
+        self._decode_forward = None
+        self._static_cache = None
+        self._stop_index = {}
+        gc.collect()
+        torch = self._torch
+        if torch is not None and self._cuda_devices():
+            torch.cuda.empty_cache()
+
+
+def weight_bytes(model: Any) -> dict[str, int]:
+    """Bytes the model's parameters and buffers occupy, counted from their storage.
+
+    Quantized tensors are counted by what they hold, not their logical shape: quanto's tensor
+    subclasses through ``__tensor_flatten__`` (packed data, scales, shifts), bitsandbytes'
+    ``Params4bit`` by its packed bytes plus its ``quant_state`` (absmax, code, nested state), and
+    ``Int8Params`` by its int8 data plus ``SCB``. Tied weights count once.
+    """
+    seen: set[int] = set()
+    total = quantized = 0
+    for t in itertools.chain(model.parameters(), model.buffers()):
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        n, is_q = _tensor_bytes(t)
+        total += n
+        if is_q:
+            quantized += n
+    return {"total": total, "quantized": quantized, "dense": total - quantized}
+
+
+def _tensor_bytes(t: Any) -> tuple[int, bool]:
+    flatten = getattr(t, "__tensor_flatten__", None)
+    if flatten is not None and type(t).__name__ not in ("Parameter", "Tensor"):
+        try:
+            names, _ = flatten()
+            return sum(_tensor_bytes(getattr(t, n))[0] for n in names), True
+        except Exception:
+            pass
+    n = t.numel() * t.element_size()
+    quantized = False
+    qs = getattr(t, "quant_state", None)  # bitsandbytes Params4bit
+    if qs is not None:
+        quantized = True
+        for obj in (qs, getattr(qs, "state2", None)):
+            if obj is None:
+                continue
+            for name in ("absmax", "code", "offset"):
+                v = getattr(obj, name, None)
+                if v is not None and hasattr(v, "element_size"):
+                    n += v.numel() * v.element_size()
+    scb = getattr(t, "SCB", None)  # bitsandbytes Int8Params
+    if scb is not None:
+        quantized = True
+        n += scb.numel() * scb.element_size()
+    if type(t).__name__ in ("Params4bit", "Int8Params"):
+        quantized = True
+    return n, quantized
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _one_line(e: BaseException) -> str:
+    s = str(e).strip().splitlines()
+    return (s[0] if s else type(e).__name__)[:300]

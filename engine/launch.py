@@ -39,6 +39,7 @@ class LaunchRequest:
     fixed_length: bool = False
     synthetic: bool = False
     gpus: str = "auto"
+    exclusive: bool = False  # one run per GPU at a time (no sharing): cleanest timings
     out: str | None = None
     stream_text: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
@@ -189,7 +190,7 @@ def _place(catalog: Catalog, runs: list[RunSpec], req: LaunchRequest, options: S
         options.waves = [[r.name for r in runs]]
         options.assignments = {r.name: [] for r in runs}
         return None
-    plan = placement.plan(pairs, gpus)
+    plan = placement.plan(pairs, gpus, allow_sharing=not req.exclusive)
     if plan.unplaceable:
         bad = {u.run for u in plan.unplaceable}
         options.extra["unplaceable"] = [u.to_dict() for u in plan.unplaceable]

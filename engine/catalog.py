@@ -13,10 +13,11 @@ imports a backend library.
 from __future__ import annotations
 
 import fnmatch
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 BACKEND_IDS = ("llama.cpp", "quanto", "bitsandbytes", "transformers")
 #: the test fake; accepted by the loader so engine, CLI and TUI tests can use the real registry

@@ -338,14 +338,14 @@ def window_figures(snaps: list[Snapshot], t0: float, t1: float, *, pids: list[in
             by = {g.index: g for g in s.gpus}
             used = [by[i].mem_used_mib for i in gpus if i in by]
             if used and all(u is not None for u in used):
-                glob.append(sum(used))  # type: ignore[arg-type]
+                glob.append(sum(u for u in used if u is not None))
             pmem = [by[i].processes.get(p) for i in gpus if i in by for p in pids if p in by[i].processes]
             if pmem and all(m is not None for m in pmem):
-                proc.append(sum(pmem))  # type: ignore[arg-type]
-            u = [by[i].util_pct for i in gpus if i in by and by[i].util_pct is not None]
+                proc.append(sum(m for m in pmem if m is not None))
+            u = [x for x in (by[i].util_pct for i in gpus if i in by) if x is not None]
             if u:
                 utils.append(sum(u) / len(u))
-            pw = [by[i].power_w for i in gpus if i in by and by[i].power_w is not None]
+            pw = [x for x in (by[i].power_w for i in gpus if i in by) if x is not None]
             if pw:
                 powers.append(sum(pw))
         out["peak_vram_mib"] = max(glob) if glob else None
@@ -373,7 +373,7 @@ def _energy(snaps: list[Snapshot], t0: float, t1: float, gpus: list[int]) -> flo
     ea = {g.index: g.energy_mj for g in a.gpus}
     eb = {g.index: g.energy_mj for g in b.gpus}
     if all(ea.get(i) is not None and eb.get(i) is not None for i in gpus):
-        total_mj = sum(eb[i] - ea[i] for i in gpus)  # type: ignore[operator]
+        total_mj = sum((eb[i] or 0.0) - (ea[i] or 0.0) for i in gpus)
         span = b.t - a.t
         # scale the counter's span down to the window (samples bracket it by < 1 interval)
         return (total_mj / 1000.0) * ((t1 - t0) / span) if span > 0 else None

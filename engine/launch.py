@@ -47,7 +47,8 @@ class LaunchRequest:
     @classmethod
     def from_args(cls, args: Any) -> LaunchRequest:
         names = [f for f in cls.__dataclass_fields__ if f not in ("extra", "stream_text")]
-        return cls(**{n: getattr(args, n.replace("-", "_"), None) for n in names if getattr(args, n, None) is not None})
+        given: dict[str, Any] = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+        return cls(**given)
 
 
 @dataclass
@@ -202,9 +203,10 @@ def _place(catalog: Catalog, runs: list[RunSpec], req: LaunchRequest, options: S
     options.gpu_uuids = uuids
     by_name = {r.name: r for r in runs}
     for p in plan.placements:
-        run = by_name.get(p.run)
-        if run is None or len(p.gpus) < 2:
+        found = by_name.get(p.run)
+        if found is None or len(p.gpus) < 2:
             continue
+        run = found
         if run.backend == "llama.cpp" and "tensor_split" not in run.settings and p.tensor_split:
             options.settings_overrides[run.name] = {"tensor_split": list(p.tensor_split)}
         elif run.backend in ("transformers", "quanto", "bitsandbytes") and "max_memory" not in run.settings and p.max_memory:

@@ -169,7 +169,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         "",
         f"- CPU: {env.get('cpu')} ({env.get('cpu_cores_physical')} cores / {env.get('cpu_cores_logical')} threads), RAM {env.get('ram_gib')} GiB",
         f"- GPUs: {', '.join(g['name'] for g in env.get('gpus', [])) or 'none'}; driver {env.get('gpu_driver') or 'N/A'}",
-        f"- Libraries: " + ", ".join(f"{k} {v}" for k, v in (env.get("libraries") or {}).items() if v),
+        "- Libraries: " + ", ".join(f"{k} {v}" for k, v in (env.get("libraries") or {}).items() if v),
         f"- git commit: {env.get('git_commit') or 'N/A'}",
         "",
         "Units: s = seconds, tok/s = generated tokens per second, MiB = 2^20 bytes. Definitions: README, 'What the numbers mean'.",

@@ -16,7 +16,6 @@ and the overhead = 1 − median(A)/median(B). Writes ``benchmarks/overhead_llama
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import statistics
@@ -121,9 +120,11 @@ def main() -> int:
         problems = [replace(problem, id=f"{problem.id}#rep{i}") for i in range(args.reps + 1)]
         opts = SessionOptions(out_dir=out_dir, max_new_tokens=args.tokens, fixed_length=True, stream_text=True)
         got: list[float] = []
-        Session(cat, [run], problems, opts).run(
-            lambda e: got.append(e.record["decode_tok_s"]) if isinstance(e, ev.ProblemFinished) else None
-        )
+        def collect(e: ev.Event, got: list[float] = got) -> None:
+            if isinstance(e, ev.ProblemFinished):
+                got.append(e.record["decode_tok_s"])
+
+        Session(cat, [run], problems, opts).run(collect)
         a += got[1:]
         # B: the minimal loop, warm-up then reps
         once_b()

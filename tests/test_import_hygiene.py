@@ -11,7 +11,7 @@ HEAVY = ("textual", "torch", "llama_cpp", "bitsandbytes", "optimum.quanto", "tra
 
 
 def _imported(code: str) -> list[str]:
-    probe = code + "\nimport sys\nprint(','.join(m for m in %r if m in sys.modules))" % (HEAVY,)
+    probe = code + f"\nimport sys\nprint(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     r = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     return [m for m in r.stdout.strip().split(",") if m]

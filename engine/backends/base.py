@@ -139,7 +139,7 @@ class Backend(ABC):
         """Allocator figures for the last generation (torch backends); None where invisible."""
         return {}
 
-    def reset_memory_stats(self) -> None:
+    def reset_memory_stats(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Reset allocator peak counters before a generation (torch backends)."""
 
     @abstractmethod

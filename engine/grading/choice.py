@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from engine.grading.boxes import find_boxes, unwrap_boxes
 from engine.grading.latex_value import Number, evaluate, same_value
-from engine.grading.normal_form import unwrap_commands, normal_forms, text_key
+from engine.grading.normal_form import normal_forms, text_key, unwrap_commands
 
 LETTERS = ("A", "B", "C", "D", "E")
 

@@ -1,0 +1,1 @@
+"""Screens: the dashboard, the start screen, and the modal ones (help, quit, summary, error)."""

@@ -1,0 +1,1 @@
+"""The dashboard's widgets: run panes, leaderboard and chart, GPU panel, problem view, bars."""

@@ -199,7 +199,13 @@ class Session:
         opts = self.options
         own_sampler = self._sampler is None
         if own_sampler:
-            self._sampler = Sampler(interval_s=opts.sample_interval_s).start()
+            from engine.gpu import NvmlSource
+
+            source = NvmlSource()
+            # 100 ms NVML sampling on GPU machines; without GPUs only RSS/CPU% are sampled, and
+            # every 0.5 s is plenty (on a 2-core box each poll steals time from the run)
+            interval = opts.sample_interval_s if source.available else max(opts.sample_interval_s, 0.5)
+            self._sampler = Sampler(interval_s=interval, source=source).start()
         own_grader = self._grader is None
         if own_grader:
             from engine.grading import Grader

@@ -1,7 +1,7 @@
 """Harness overhead of quantarena on llama.cpp: decode tok/s through quantarena vs a minimal loop.
 
-A: ``quantarena`` — the real path: a Session, the run in its own process, the engine's token
-   loop timestamping every token, text streamed over the pipe, the sampler thread running.
+A: ``quantarena --batch`` — the real path: a Session, the run in its own process, the engine's
+   token loop timestamping every token, the telemetry sampler and grader threads running.
 B: a minimal llama-cpp-python loop in this process — ``llama_decode`` + greedy sampler, nothing
    else (the fastest way to drive llama.cpp from Python).
 
@@ -118,7 +118,8 @@ def main() -> int:
         # A: a whole Session (its own run process); its first answer is the warm-up
         out_dir = Path(tempfile.mkdtemp(prefix="qa-overhead-"))
         problems = [replace(problem, id=f"{problem.id}#rep{i}") for i in range(args.reps + 1)]
-        opts = SessionOptions(out_dir=out_dir, max_new_tokens=args.tokens, fixed_length=True, stream_text=True)
+        # as --batch runs it (no answer text over the pipe; the TUI's cost is measured by bench_tui.py)
+        opts = SessionOptions(out_dir=out_dir, max_new_tokens=args.tokens, fixed_length=True, stream_text=False)
         got: list[float] = []
         def collect(e: ev.Event, got: list[float] = got) -> None:
             if isinstance(e, ev.ProblemFinished):

@@ -427,7 +427,10 @@ def main() -> int:
         try:
             import textual
 
+            from tui.app import DEFAULT_REFRESH_HZ
+
             report["machine"]["textual"] = textual.__version__
+            report["settings"]["tui_refresh_hz"] = float(os.environ.get("QUANTARENA_TUI_HZ", DEFAULT_REFRESH_HZ))
         except ImportError:
             pass
         with LoadWatch() as watch:

@@ -26,7 +26,7 @@ FAILED_STATUSES = ("failed", "unsupported", "oom")
 #: how many live rate samples the sparkline keeps
 RATE_HISTORY = 120
 #: minimum span of decode time between two sparkline samples (s); shorter flushes are merged
-RATE_SAMPLE_S = 0.25
+RATE_SAMPLE_S = 0.5
 
 
 @dataclass

@@ -72,7 +72,11 @@ class Dashboard(Screen[None]):
         yield Footer(id="footer")
 
     def on_mount(self) -> None:
+        self._dirty.update(VIEW_IDS)
         self.grid.sync_runs()
+        self.query_one(Highlights).update_leaders()
+        self.top_bar.update_status()
+        self._refresh_view(self.view)
 
     # ---- parts ---------------------------------------------------------------------------------
     @property
@@ -90,7 +94,8 @@ class Dashboard(Screen[None]):
     # ---- refreshing ----------------------------------------------------------------------------
     def apply_changes(self, changes: set[str]) -> None:
         """Refresh what the model says changed; views not on screen refresh when shown."""
-        if not self.is_mounted:
+        if not self.is_mounted:  # drawn in full when mounted
+            self._dirty.update(VIEW_IDS)
             return
         if "runs" in changes:
             self.grid.sync_runs()
@@ -99,6 +104,10 @@ class Dashboard(Screen[None]):
                 self.grid.refresh_run(c[4:], visible=self.view == "runs")
             elif c.startswith("text:"):
                 self.grid.refresh_text(c[5:], visible=self.view == "runs")
+            else:
+                continue
+            if self.view != "runs":
+                self._dirty.add("runs")
         if "board" in changes:
             self.query_one(Highlights).update_leaders()
             self._refresh_view("leaderboard")
@@ -142,14 +151,11 @@ class Dashboard(Screen[None]):
         self.view = view
         self.query_one("#views", ContentSwitcher).current = view
         self.top_bar.set_view(view)
-        self._dirty.add(view)
-        self._refresh_view(view)
-        if view == "leaderboard":
-            self.query_one("#board-table").focus()
-        elif view == "runs" and not isinstance(self.focused, RunPane) and self.grid.panes:
+        if view in self._dirty:  # redraw what changed while it was hidden, nothing more
+            self._refresh_view(view)
+        # focus moves only when needed: every focus change rebuilds the footer's keys
+        if view == "runs" and not isinstance(self.focused, RunPane) and self.grid.panes:
             next(iter(self.grid.panes.values())).focus(scroll_visible=False)
-        elif view in ("gpus", "problem"):
-            self.query_one(f"#{view}").focus()
 
     def action_cycle_view(self, step: int) -> None:
         i = VIEW_IDS.index(self.view)

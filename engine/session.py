@@ -316,6 +316,8 @@ class Session:
             env = {"CUDA_VISIBLE_DEVICES": ",".join(ids), "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
         if not st.gpus and run.device == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = ""
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run.name)
+        env["QUANTARENA_RUN_LOG"] = str(Path(self.options.out_dir) / "logs" / f"{safe}.log")
         st.status = "loading"
         self._emit(ev.RunLoading(run=run.name))
         proc = RunProcess(run, self.catalog.models[run.model], env=env, stream_text=self.options.stream_text)

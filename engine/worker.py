@@ -45,6 +45,16 @@ def worker_main(conn: Any, run_dict: dict[str, Any], model: Any, env: dict[str, 
     """Entry point of the run process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     os.environ.update(env)  # CUDA_VISIBLE_DEVICES etc. before any backend library is imported
+    log = env.get("QUANTARENA_RUN_LOG")
+    if log:  # the run's own output (library warnings, C-level logs) must not draw over a UI
+        try:
+            os.makedirs(os.path.dirname(log), exist_ok=True)
+            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            os.close(fd)
+        except OSError:
+            pass
     from engine.backends.base import GenerationRequest
     from engine.backends.registry import load_backend_class
     from engine.catalog import RunSpec

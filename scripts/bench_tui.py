@@ -406,8 +406,7 @@ def main() -> int:
     p.add_argument("--skip-responsiveness", action="store_true")
     p.add_argument("--screenshot", metavar="SVG", help="only make a real screenshot (and -leaderboard/-problem ones)")
     p.add_argument("--png", action="store_true", help="with --screenshot: also PNGs (needs rsvg-convert)")
-    p.add_argument("--screenshot-runs", default="smollm2-135m/llama.cpp/q4_1,smollm2-135m/transformers/fp32,"
-                   "smollm2-135m/quanto/int8,smollm2-135m/bitsandbytes/nf4")
+    p.add_argument("--screenshot-runs", default=None, help="runs to show (default: the catalog's default runs)")
     p.add_argument("--screenshot-limit", type=int, default=3)
     p.add_argument("--screenshot-tokens", type=int, default=96)
     p.add_argument("--screenshot-at-tokens", type=int, default=40)

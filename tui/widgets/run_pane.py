@@ -49,6 +49,7 @@ class RunPane(Widget, can_focus=True):
         self._lines: list[Text] = []
         self._strips: list[Strip | None] = []
         self._built_for: tuple[int, int] | None = None
+        self._strip_style: Any = None  # the style the cached strips were drawn with
         self.stale = True  # state changed while the runs view was hidden
         self._titles_shown: tuple[Text, Text] | None = None
         self._wrapped = WrappedText()
@@ -133,6 +134,9 @@ class RunPane(Widget, can_focus=True):
         if self._built_for != (width, height):
             self._update_lines(full=True)
         style = self.rich_style
+        if style != self._strip_style:  # focus, a class or the theme changed the background
+            self._strip_style = style
+            self._strips = [None] * len(self._lines)
         if y >= len(self._lines):
             return Strip.blank(width, style)
         strip = self._strips[y]

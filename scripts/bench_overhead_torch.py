@@ -38,6 +38,7 @@ if str(ROOT) not in sys.path:
 from engine.backends.base import GenerationRequest  # noqa: E402
 from engine.backends.registry import load_backend_class  # noqa: E402
 from engine.catalog import RunSpec, load_catalog  # noqa: E402
+from engine.environment import cpu_model  # noqa: E402
 
 PROMPT = [{
     "role": "user",
@@ -171,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     entry = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {
-            "cpu": _cpu_name(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "cpu": cpu_model(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name(0) if cuda else None, "platform": platform.platform(),
         },
         "libraries": info.details.get("libraries"),
@@ -218,16 +219,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  written to {out}")
     backend.close()
     return 0
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 if __name__ == "__main__":

@@ -487,8 +487,8 @@ class Session:
         rec.update(response=result["response"], finish_reason=result["finish_reason"], **metrics)
         rec.update(tele)
         rec["j_per_token"] = (tele["energy_j"] / metrics["tokens_out"]) if tele.get("energy_j") is not None and metrics["tokens_out"] else None
-        rec["torch_peak_allocated_mib"] = mem.get("peak_allocated_mib")
-        rec["torch_peak_reserved_mib"] = mem.get("peak_reserved_mib")
+        rec["torch_peak_allocated_mib"] = mem.get("torch_peak_allocated_mib")
+        rec["torch_peak_reserved_mib"] = mem.get("torch_peak_reserved_mib")
         rec["roofline_pct"] = self._roofline(st, metrics)
         rec["timestamp"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         return rec

@@ -76,7 +76,11 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 def summary_table(summary: dict[str, Any]) -> Table:
     t = Table(title="quantarena summary", show_lines=False)
-    for h in ("run", "status", "acc", "strict", "graded", "unparsed", "trunc", "TTFT p50 s", "decode tok/s p50", "peak VRAM MiB", "RSS MiB", "load s"):
+    batched = any(r.get("aggregate_tok_s") is not None for r in summary["runs"])
+    heads = ["run", "status", "acc", "strict", "graded", "unparsed", "trunc", "TTFT p50 s", "decode tok/s p50", "peak VRAM MiB", "RSS MiB", "load s"]
+    if batched:  # throughput mode: aggregate tok/s beside the single-stream reference
+        heads[9:9] = ["N", "aggregate tok/s", "single-stream tok/s", "speedup"]
+    for h in heads:
         t.add_column(h, justify="left" if h in ("run", "status") else "right")
 
     def f(v: Any, spec: str) -> str:
@@ -85,11 +89,16 @@ def summary_table(summary: dict[str, Any]) -> Table:
     for r in summary["runs"]:
         acc = "n/a" if r.get("accuracy") is None else f"{100 * r['accuracy']:.1f}%"
         strict = "n/a" if r.get("strict_accuracy") is None else f"{100 * r['strict_accuracy']:.1f}%"
-        t.add_row(
+        cells = [
             r["run"], r["status"], acc, strict, str(r["graded"]), str(r["unparsed"]), str(r["truncated"]),
             f(r.get("ttft_s_median"), ".3f"), f(r.get("decode_tok_s_median"), ".1f"), f(r.get("peak_vram_mib"), ".0f"),
             f(r.get("rss_mib_peak"), ".0f"), f(r.get("load_s"), ".2f"),
-        )
+        ]
+        if batched:
+            sp = r.get("throughput_speedup")
+            cells[9:9] = [str(r.get("concurrency") or 1), f(r.get("aggregate_tok_s"), ".1f"), f(r.get("single_stream_tok_s"), ".1f"),
+                          "N/A" if sp is None else f"{sp:.2f}×"]
+        t.add_row(*cells)
     return t
 
 

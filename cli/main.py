@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--batch", action="store_true", help="run headless and write results (no TUI)")
     p.add_argument("--quiet", action="store_true", help="--batch: no progress bar")
+    p.add_argument("--concurrency", type=int, metavar="N", help="--batch throughput mode: each run answers N problems at once "
+                   "(batched decode) and reports aggregate tok/s beside its single-stream tok/s (default 1)")
     add_session_arguments(p)
     return p
 
@@ -96,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # argparse: usage errors are exit 2, --help is 0
         return int(e.code) if isinstance(e.code, int) else int(ExitCode.USAGE)
+    if getattr(args, "concurrency", None) is not None and not args.batch:
+        print("quantarena: --concurrency is a --batch option (the TUI shows one answer per run at a time)", file=sys.stderr)
+        return int(ExitCode.USAGE)
     if args.batch:
         from cli.batch import run_batch
 

@@ -73,7 +73,8 @@ def settings_to_estimate(run: RunSpec) -> dict[str, Any]:
     """The run settings that change its memory, as :func:`engine.sizing.estimate` arguments.
 
     llama.cpp: ``flash_attn``, ``n_ubatch``, ``kv_cache_type``; PyTorch: ``attn_implementation``
-    (anything but eager sizes as SDPA); bitsandbytes: ``double_quant``.
+    (anything but eager sizes as SDPA); bitsandbytes: ``double_quant``; quanto:
+    ``quantize_experts`` (MoE experts packed like Linear weights instead of left bf16).
     """
     st, kw = run.settings, {}
     if run.backend == "llama.cpp":
@@ -88,6 +89,8 @@ def settings_to_estimate(run: RunSpec) -> dict[str, Any]:
             kw["attn_implementation"] = "eager"
         if run.backend == "bitsandbytes" and isinstance(st.get("double_quant"), bool):
             kw["double_quant"] = st["double_quant"]
+        if run.backend == "quanto":
+            kw["quantize_experts"] = bool(st.get("quantize_experts", False))
     return kw
 
 

@@ -40,6 +40,7 @@ class LaunchRequest:
     synthetic: bool = False
     gpus: str = "auto"
     exclusive: bool = False  # one run per GPU at a time (no sharing): cleanest timings
+    concurrency: int = 1  # throughput mode: problems answered at once per run (batched decode)
     out: str | None = None
     stream_text: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
@@ -111,6 +112,8 @@ def prepare(req: LaunchRequest) -> Prepared:
     max_new = req.max_new_tokens if req.max_new_tokens is not None else defaults.get("max_new_tokens", 256)
     if max_new <= 0:
         raise LaunchError(f"--max-new-tokens must be positive, got {max_new}")
+    if req.concurrency < 1 or req.concurrency > 256:
+        raise LaunchError(f"--concurrency must be between 1 and 256, got {req.concurrency}")
     out = Path(req.out) if req.out else Path("results") / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     if out.exists() and not out.is_dir():
         raise LaunchError(f"--out {out}: exists and is not a folder")
@@ -120,6 +123,7 @@ def prepare(req: LaunchRequest) -> Prepared:
         out_dir=out, dataset=str(source), max_new_tokens=max_new,
         seed=req.seed if req.seed is not None else defaults.get("seed", 0),
         temperature=req.temperature or 0.0, fixed_length=req.fixed_length, stream_text=req.stream_text,
+        concurrency=req.concurrency,
         extra={"catalog": str(catalog.path), "runs_selector": req.runs, **req.extra},
     )
     plan = _place(catalog, runs, req, options)
@@ -182,7 +186,9 @@ def _place(catalog: Catalog, runs: list[RunSpec], req: LaunchRequest, options: S
             model = catalog.models[run.model]
             ctx = int(run.settings.get("n_ctx", min(4096, model.arch.context_length)))
             try:
-                est = estimate(model.arch, run.backend, run.quant, ctx=ctx, model=model.name)
+                # throughput mode holds --concurrency sequences' KV caches at once
+                est = estimate(model.arch, run.backend, run.quant, ctx=ctx, model=model.name, batch=max(1, getattr(req, "concurrency", 1)),
+                               quantize_experts=run.backend == "quanto" and bool(run.settings.get("quantize_experts", False)))
             except SizingError:
                 est = None
         pairs.append((run, est))

@@ -80,6 +80,9 @@ class SessionOptions:
     #: build, caches allocate, torch.compile specializes. GPU runs warm up with the real token
     #: cap (static caches are sized by it), CPU runs with 8 tokens. 0 disables.
     warmup: bool = True
+    #: throughput mode: each run answers this many problems at once (one batched generation);
+    #: 1 = one answer at a time (latency mode, the default)
+    concurrency: int = 1
     #: NVML index -> GPU UUID (CUDA_VISIBLE_DEVICES for run processes, robust to the parent's own)
     gpu_uuids: dict[int, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -96,6 +99,8 @@ class _RunState:
     details: dict[str, Any] = field(default_factory=dict)
     proc: Any = None
     records: list[dict[str, Any]] = field(default_factory=list)
+    batching: bool = True  # False once the backend said it cannot batch (throughput mode)
+    batches: int = 0
 
     @property
     def alive(self) -> bool:
@@ -307,8 +312,11 @@ class Session:
         from engine.run_process import RunProcess
 
         run = st.run
-        if run.name in self.options.settings_overrides:
-            run = RunSpec(**{**run.to_dict(), "settings": {**run.settings, **self.options.settings_overrides[run.name]}})
+        extra = dict(self.options.settings_overrides.get(run.name, {}))
+        if self.options.concurrency > 1 and "max_batch" not in run.settings:
+            extra["max_batch"] = self.options.concurrency  # caches and KV slots for N sequences
+        if extra:
+            run = RunSpec(**{**run.to_dict(), "settings": {**run.settings, **extra}})
             st.run = run
         env = {}
         if st.gpus:
@@ -340,6 +348,8 @@ class Session:
                     st.status, st.device, st.load_s, st.details = "ok", msg[1], msg[2], msg[3]
                     if self.options.warmup and self.problems:
                         self._warmup(st, proc)
+                    if st.status == "ok" and self.options.concurrency > 1 and self.problems:
+                        self._throughput_setup(st, proc)
                     if st.status == "ok":
                         self._emit(ev.RunLoaded(run=run.name, device=msg[1], gpus=st.gpus, load_s=msg[2], details=st.details))
                         return
@@ -357,18 +367,53 @@ class Session:
 
     def _warmup(self, st: _RunState, proc: Any) -> None:
         """One untimed answer to the first problem, inside the load lock (nothing else runs)."""
+        cap = self.options.max_new_tokens if st.gpus else min(8, self.options.max_new_tokens)
+        t0 = time.perf_counter()
+        done = self._untimed(st, proc, "generate", cap, 1, "the warm-up answer")
+        if done:
+            st.details = {**st.details, "warmup_answer_s": round(time.perf_counter() - t0, 3), "warmup_tokens": len(done[0]["token_times"])}
+
+    def _throughput_setup(self, st: _RunState, proc: Any) -> None:
+        """Throughput mode, still inside the load lock: the single-stream reference (the first
+        problem answered alone, at the real cap, timed but not recorded), then a warm-up of one
+        batch of ``concurrency`` sequences (batched kernels, caches and compiled graphs for that
+        batch size are built before the timed batches)."""
+        from engine.metrics import generation_metrics
+
+        n = self.options.concurrency
+        ref = self._untimed(st, proc, "generate", self.options.max_new_tokens, 1, "the single-stream reference answer")
+        if ref:
+            m = generation_metrics(ref[0]["t_submit"], ref[0]["token_times"], ref[0]["prompt_tokens"])
+            st.details = {**st.details, "single_stream": {
+                "problem_id": self.problems[0].id, "tokens_out": m["tokens_out"], "tokens_in": m["tokens_in"],
+                "e2e_tok_s": m["e2e_tok_s"], "decode_tok_s": m["decode_tok_s"], "ttft_s": m["ttft_s"],
+            }}
+        if st.status != "ok" or self._stop.is_set():
+            return
+        cap = self.options.max_new_tokens if st.gpus else min(8, self.options.max_new_tokens)
+        t0 = time.perf_counter()
+        done = self._untimed(st, proc, "generate_batch", cap, n, f"the warm-up batch of {n}")
+        if done:
+            st.details = {**st.details, "concurrency": n, "warmup_batch_s": round(time.perf_counter() - t0, 3)}
+        elif st.status == "ok":
+            st.batching = False
+            st.details = {**st.details, "concurrency": 1, "concurrency_fallback": st.details.get("concurrency_fallback")}
+
+    def _untimed(self, st: _RunState, proc: Any, kind: str, cap: int, n: int, what: str) -> list[dict[str, Any]] | None:
+        """Send ``n`` copies of the first problem (one request, or one batch) and wait for the
+        results; None when it failed (run marked) or the backend cannot batch (noted)."""
         from engine.prompts import build_messages
 
-        cap = self.options.max_new_tokens if st.gpus else min(8, self.options.max_new_tokens)
         try:
             messages = build_messages(self.problems[0], st.run.prompt)
         except (ValueError, KeyError):
-            return  # the first real answer reports the template error
+            return None  # the first real answer reports the template error
         fixed = self.options.fixed_length or st.run.synthetic
-        req = {"problem_id": "warmup", "messages": messages, "max_new_tokens": cap,
-               "min_new_tokens": cap if fixed else 0, "seed": self.options.seed, "temperature": self.options.temperature}
-        t0 = time.perf_counter()
-        proc.send(("generate", req))
+        reqs = [{"problem_id": f"warmup/{i}", "messages": messages, "max_new_tokens": cap,
+                 "min_new_tokens": cap if fixed else 0, "seed": self.options.seed,
+                 "temperature": self.options.temperature} for i in range(n)]
+        proc.send((kind, reqs if kind == "generate_batch" else reqs[0]))
+        done: list[dict[str, Any]] = []
         while True:
             try:
                 msg = proc.get(timeout=0.2)
@@ -377,14 +422,18 @@ class Session:
                     proc.cancel.set()
                 continue
             if msg[0] == "done":
-                st.details = {**st.details, "warmup_answer_s": round(time.perf_counter() - t0, 3), "warmup_tokens": len(msg[2]["token_times"])}
-                return
-            if msg[0] == "gen_failed":
+                done.append(msg[2])
+                if len(done) == n:
+                    return done
+            elif msg[0] == "batch_unsupported":
+                st.details = {**st.details, "concurrency_fallback": msg[1]}
+                return None
+            elif msg[0] == "gen_failed":
                 st.status, st.reason = msg[2], msg[3]
-                return
-            if msg[0] == "exited":
-                st.status, st.reason = "failed", msg[2] + " during the warm-up answer"
-                return
+                return None
+            elif msg[0] == "exited":
+                st.status, st.reason = "failed", f"{msg[2]} during {what}"
+                return None
 
     def _run_lane(self, lane: list[str], grade_q: queue.Queue[Any]) -> None:
         for name in lane:
@@ -392,6 +441,9 @@ class Session:
                 break
             self._load(self._states[name])
         total = len(self.problems)
+        if self.options.concurrency > 1:
+            self._run_lane_batched(lane, grade_q)
+            return
         for pos, problem in enumerate(self.problems):
             skip_gen = self._skip_gen
             for name in lane:
@@ -406,6 +458,105 @@ class Session:
                     self._record_skipped(st, problem, grade_q)
                     continue
                 self._answer(st, problem, pos, total, grade_q)
+
+    def _run_lane_batched(self, lane: list[str], grade_q: queue.Queue[Any]) -> None:
+        """Throughput mode: problems in chunks of ``concurrency``, each chunk one batched
+        generation per run (the runs of a lane still take turns, chunk by chunk)."""
+        n = self.options.concurrency
+        total = len(self.problems)
+        for start in range(0, total, n):
+            chunk = self.problems[start : start + n]
+            skip_gen = self._skip_gen
+            for name in lane:
+                st = self._states[name]
+                if not st.alive:
+                    continue
+                while self._pause.is_set() and not self._stop.is_set():
+                    time.sleep(0.05)
+                if self._stop.is_set():
+                    return
+                if self._skip_gen != skip_gen:
+                    for problem in chunk:
+                        self._record_skipped(st, problem, grade_q)
+                    continue
+                if st.batching:
+                    self._answer_batch(st, chunk, start, total, grade_q)
+                else:
+                    for i, problem in enumerate(chunk):
+                        if st.alive and not self._stop.is_set():
+                            self._answer(st, problem, start + i, total, grade_q)
+
+    def _answer_batch(self, st: _RunState, chunk: list[Problem], start: int, total: int, grade_q: queue.Queue[Any]) -> None:
+        from engine.prompts import build_messages
+
+        run = st.run
+        fixed = self.options.fixed_length or run.synthetic
+        reqs = []
+        for problem in chunk:
+            try:
+                messages = build_messages(problem, run.prompt)
+            except (ValueError, KeyError) as e:
+                st.status, st.reason = "failed", f"{run.name}: prompt template: {e}"
+                self._emit(ev.RunFailed(run=run.name, status=st.status, reason=st.reason))
+                return
+            reqs.append({
+                "problem_id": problem.id, "messages": messages, "max_new_tokens": self.options.max_new_tokens,
+                "min_new_tokens": self.options.max_new_tokens if fixed else 0, "seed": self.options.seed,
+                "temperature": self.options.temperature,
+            })
+        for i, problem in enumerate(chunk):
+            self._emit(ev.ProblemStarted(run=run.name, problem_id=problem.id, position=start + i, total=total))
+        by_id = {p.id: p for p in chunk}
+        batch_id = st.batches
+        st.batches += 1
+        proc = st.proc
+        with self._lock:
+            self._inflight[run.name] = proc
+        proc.send(("generate_batch", reqs))
+        results: dict[str, dict[str, Any]] = {}
+        try:
+            while len(results) < len(chunk):
+                try:
+                    msg = proc.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                kind = msg[0]
+                if kind == "text":
+                    self._emit(ev.TokenText(run=run.name, problem_id=msg[1], text=msg[2], tokens_out=msg[3], elapsed_s=msg[4]))
+                elif kind == "done":
+                    results[msg[1]] = msg[2]
+                elif kind == "batch_unsupported":
+                    st.batching = False
+                    st.details = {**st.details, "concurrency": 1, "concurrency_fallback": msg[1]}
+                    with self._lock:
+                        self._inflight.pop(run.name, None)
+                    for i, problem in enumerate(chunk):
+                        if st.alive and not self._stop.is_set():
+                            self._answer(st, problem, start + i, total, grade_q)
+                    return
+                elif kind == "gen_failed":
+                    st.status, st.reason = msg[2], msg[3]
+                    self._emit(ev.RunFailed(run=run.name, status=st.status, reason=st.reason))
+                    return
+                elif kind == "exited":
+                    if self._stop.is_set():
+                        st.status = "interrupted"
+                        return
+                    st.status, st.reason = "failed", f"{msg[2]} while answering a batch of {len(chunk)} from {chunk[0].id}"
+                    self._emit(ev.RunFailed(run=run.name, status=st.status, reason=st.reason))
+                    st.proc = None
+                    return
+        finally:
+            with self._lock:
+                self._inflight.pop(run.name, None)
+        first = next(iter(results.values()))
+        batch = first["batch"]
+        tele = self._sampler.window(batch["t_submit"], batch["t_end"], pid=proc.pid, gpus=st.gpus) if self._sampler else {}
+        for pid, result in results.items():
+            if result["finish_reason"] == "skipped" and self._stop.is_set():
+                continue  # stopping: an unfinished answer is not a result
+            rec = self._measure(st, by_id[pid], result, tele=tele, batch_id=batch_id)
+            grade_q.put((st, by_id[pid], rec))
 
     def _record_skipped(self, st: _RunState, problem: Problem, grade_q: queue.Queue[Any]) -> None:
         rec = self._base_record(st, problem)
@@ -477,19 +628,35 @@ class Session:
             "max_new_tokens": self.options.max_new_tokens,
         }
 
-    def _measure(self, st: _RunState, problem: Problem, result: dict[str, Any]) -> dict[str, Any]:
+    def _measure(self, st: _RunState, problem: Problem, result: dict[str, Any], tele: dict[str, Any] | None = None,
+                 batch_id: int | None = None) -> dict[str, Any]:
+        """One result record. In a batch, ``tele`` is the batch's telemetry window (shared by its
+        sequences): the energy is split by tokens, so a run's energy sums to what was drawn."""
         rec = self._base_record(st, problem)
         times = result["token_times"]
         metrics = generation_metrics(result["t_submit"], times, result["prompt_tokens"])
-        t_end = times[-1] if times else result["t_end"]
-        tele = self._sampler.window(result["t_submit"], t_end, pid=st.proc.pid if st.proc else None, gpus=st.gpus) if self._sampler else {}
+        batch = result.get("batch")
+        if tele is None:
+            t_end = times[-1] if times else result["t_end"]
+            tele = self._sampler.window(result["t_submit"], t_end, pid=st.proc.pid if st.proc else None, gpus=st.gpus) if self._sampler else {}
         mem = result.get("memory") or {}
         rec.update(response=result["response"], finish_reason=result["finish_reason"], **metrics)
         rec.update(tele)
-        rec["j_per_token"] = (tele["energy_j"] / metrics["tokens_out"]) if tele.get("energy_j") is not None and metrics["tokens_out"] else None
+        energy = tele.get("energy_j")
+        if batch:
+            share = (metrics["tokens_out"] / batch["tokens_out"]) if batch["tokens_out"] else 0.0
+            rec["energy_j"] = energy * share if energy is not None else None
+            rec["j_per_token"] = (energy / batch["tokens_out"]) if energy is not None and batch["tokens_out"] else None
+            wall = batch["t_end"] - batch["t_submit"]
+            rec.update(batch_id=batch_id, batch_size=batch["size"], batch_tokens_out=batch["tokens_out"],
+                       batch_wall_s=wall, batch_tok_s=(batch["tokens_out"] / wall) if wall > 0 else None)
+        else:
+            rec["j_per_token"] = (energy / metrics["tokens_out"]) if energy is not None and metrics["tokens_out"] else None
         rec["torch_peak_allocated_mib"] = mem.get("torch_peak_allocated_mib")
         rec["torch_peak_reserved_mib"] = mem.get("torch_peak_reserved_mib")
-        rec["roofline_pct"] = self._roofline(st, metrics)
+        # the roofline is a batch-1 ceiling (weights read once per token); a batch reads them once
+        # per step for all its sequences, so a per-sequence percentage would mislead
+        rec["roofline_pct"] = None if batch else self._roofline(st, metrics)
         rec["timestamp"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         return rec
 
@@ -564,7 +731,7 @@ class Session:
                 "problem_ids": [p.id for p in self.problems],
                 "max_new_tokens": self.options.max_new_tokens, "seed": self.options.seed,
                 "temperature": self.options.temperature, "fixed_length": self.options.fixed_length,
-                "waves": self.options.waves, **self.options.extra,
+                "waves": self.options.waves, "concurrency": self.options.concurrency, **self.options.extra,
             },
             "runs": [self._row(st) for st in self._states.values()],
             "accuracy_tables": acc_tables,

@@ -9,10 +9,15 @@ called and one ``perf_counter()`` the moment each token is yielded. The parent c
 from these (``engine.metrics.generation_metrics``).
 
 Protocol over one duplex pipe (tuples):
-  parent → child: ("generate", request_dict) | ("stop",)
+  parent → child: ("generate", request_dict) | ("generate_batch", [request_dict, ...]) | ("stop",)
   child → parent: ("loaded", device, load_s, details) | ("load_failed", status, reason)
                   ("text", problem_id, delta, n_tokens, elapsed_s)     coalesced, ~30 per second
                   ("done", problem_id, result_dict) | ("gen_failed", problem_id, status, reason)
+
+A batch (throughput mode) answers every request in one ``backend.generate_batch`` call: each
+sequence's tokens are timestamped as they are yielded, and each sequence gets its own "text" and
+"done" messages; its result carries ``batch`` = {size, t_submit, t_end, tokens_out} of the whole
+batch. A backend that cannot batch raises UnsupportedError, answered as ("batch_unsupported", reason).
 """
 
 from __future__ import annotations
@@ -86,6 +91,10 @@ def worker_main(conn: Any, run_dict: dict[str, Any], model: Any, env: dict[str, 
             break
         if msg[0] == "stop":
             break
+        if msg[0] == "generate_batch":
+            if not _answer_batch(conn, backend, msg[1], cancel, stream_text):
+                break
+            continue
         if msg[0] != "generate":
             continue
         req = msg[1]
@@ -137,6 +146,71 @@ def worker_main(conn: Any, run_dict: dict[str, Any], model: Any, env: dict[str, 
         backend.close()
     except Exception:
         pass
+
+
+def _request(req: dict[str, Any]) -> Any:
+    from engine.backends.base import GenerationRequest
+
+    return GenerationRequest(
+        messages=req["messages"], max_new_tokens=req["max_new_tokens"], seed=req.get("seed", 0),
+        temperature=req.get("temperature", 0.0), min_new_tokens=req.get("min_new_tokens", 0),
+    )
+
+
+def _answer_batch(conn: Any, backend: Any, reqs: list[dict[str, Any]], cancel: Any, stream_text: bool) -> bool:
+    """One batch of requests through ``backend.generate_batch``; False when the process must end."""
+    from engine.backends.base import UnsupportedError
+
+    perf = time.perf_counter
+    n = len(reqs)
+    pids = [r["problem_id"] for r in reqs]
+    times: list[list[float]] = [[] for _ in range(n)]
+    pieces: list[list[str]] = [[] for _ in range(n)]
+    pending: list[list[str]] = [[] for _ in range(n)]
+    last_send = [0.0] * n
+    cancel.clear()
+    skipped = False
+    try:
+        backend.reset_memory_stats()
+        t_submit = perf()
+        stream = backend.generate_batch([_request(r) for r in reqs])
+        last_send = [t_submit] * n
+        for i, tok in stream:
+            t = perf()
+            times[i].append(t)
+            pieces[i].append(tok.text)
+            if stream_text:
+                pending[i].append(tok.text)
+                if t - last_send[i] >= TEXT_INTERVAL_S:
+                    conn.send(("text", pids[i], "".join(pending[i]), len(times[i]), t - times[i][0]))
+                    pending[i].clear()
+                    last_send[i] = t
+            if cancel.is_set():
+                skipped = True
+                stream.close()
+                break
+        t_end = perf()
+        if stream_text:
+            for i in range(n):
+                if pending[i]:
+                    conn.send(("text", pids[i], "".join(pending[i]), len(times[i]), times[i][-1] - times[i][0]))
+        memory = backend.memory_stats()
+        batch = {"size": n, "t_submit": t_submit, "t_end": max((ts[-1] for ts in times if ts), default=t_end),
+                 "tokens_out": sum(len(ts) for ts in times)}
+        for i in range(n):
+            _send(conn, ("done", pids[i], {
+                "t_submit": t_submit, "t_end": t_end, "token_times": times[i],
+                "prompt_tokens": stream.prompt_tokens[i],
+                "finish_reason": "skipped" if skipped else stream.finish_reasons[i],
+                "response": "".join(pieces[i]), "memory": memory, "batch": batch,
+            }))
+        return True
+    except UnsupportedError as e:
+        _send(conn, ("batch_unsupported", _one_line(e)))
+        return True
+    except BaseException as e:  # noqa: BLE001
+        _send(conn, ("gen_failed", pids[0] if pids else "", _status_of(e), _one_line(e)))
+        return False
 
 
 def _send(conn: Any, msg: tuple[Any, ...]) -> None:

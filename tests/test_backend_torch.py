@@ -304,3 +304,47 @@ def test_static_cache_and_a_failed_compile_give_the_same_tokens() -> None:
             assert any("torch.compile failed" in n for n in info.details["notes"])
         b.close()
     assert outs[0] == outs[1] == outs[2]
+
+
+BATCH_MESSAGES = [
+    MESSAGES,
+    [{"role": "user", "content": "Olá"}],  # the shortest prompt: left-padded the most
+    [{"role": "user", "content": "Explique em português o teorema de Pitágoras, com um exemplo numérico simples."}],
+]
+
+
+@pytest.mark.parametrize("settings", [{}, {"cache": "static"}], ids=["dynamic-cache", "static-cache"])
+def test_a_batch_gives_each_sequence_the_tokens_it_gets_alone(loaded: dict, smollm2: ModelSpec, settings: dict) -> None:
+    # fp32 on the CPU is batch-invariant enough for greedy decoding to agree token for token;
+    # bf16 is not (rounding depends on the batch shape), which is why this checks fp32
+    if settings:
+        b = load_backend_class("transformers")(_run("transformers", "fp32", **settings), smollm2)
+        b.load()
+    else:
+        b, _ = loaded[("transformers", "fp32")]
+    try:
+        reqs = [GenerationRequest(messages=m, max_new_tokens=10) for m in BATCH_MESSAGES]
+        alone = [[t.id for t in b.generate(r)] for r in reqs]
+        stream = b.generate_batch(reqs)
+        together: list[list[int]] = [[] for _ in reqs]
+        order = []
+        for i, tok in stream:
+            together[i].append(tok.id)
+            order.append(i)
+        assert together == alone
+        assert stream.prompt_tokens == [len(b.render_prompt(m)) for m in BATCH_MESSAGES]
+        assert order[:3] == [0, 1, 2]  # one token per sequence per step, as produced
+        assert all(f in ("stop", "length") for f in stream.finish_reasons)
+    finally:
+        if settings:
+            b.close()
+
+
+def test_a_batch_honours_min_new_tokens_per_sequence(loaded: dict) -> None:
+    b, _ = loaded[("transformers", "fp32")]
+    reqs = [GenerationRequest(messages=m, max_new_tokens=6, min_new_tokens=6) for m in BATCH_MESSAGES[:2]]
+    stream = b.generate_batch(reqs)
+    counts = [0, 0]
+    for i, _ in stream:
+        counts[i] += 1
+    assert counts == [6, 6] and stream.finish_reasons == ["length", "length"]

@@ -120,3 +120,23 @@ def test_help_and_runs_listing() -> None:
     assert r.returncode == 0 and "--batch" in r.stdout and "Exit codes" in r.stdout
     r = qa("runs")
     assert r.returncode == 0 and "smollm2-135m/llama.cpp/q4_1" in r.stdout
+
+
+def test_concurrency_throughput_mode(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    r = qa("--batch", "--models", str(_fake(tmp_path)), "--limit", "4", "--concurrency", "2", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    row = summary["runs"][0]
+    assert row["concurrency"] == 2 and row["batches"] == 2 and row["aggregate_tok_s"] and row["single_stream_tok_s"]
+    assert "aggregate tok/s" in r.stderr  # the printed table has the throughput columns
+
+
+@pytest.mark.parametrize("args, part", [
+    (["--batch", "--concurrency", "0"], "--concurrency must be between 1 and 256"),
+    (["--concurrency", "2"], "--concurrency is a --batch option"),
+])
+def test_concurrency_bad_values(tmp_path: Path, args: list[str], part: str) -> None:
+    r = qa(*args, "--models", str(_fake(tmp_path)), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2
+    _one_clean_line(r, part)

@@ -92,3 +92,33 @@ def test_batch_end_to_end_on_the_embedded_model(tmp_path: Path) -> None:
         assert ln["rss_mib"] > 0 and ln["peak_vram_mib"] is None
     summary = json.loads((out / "summary.json").read_text())
     assert summary["runs"][0]["details"]["api"].startswith("low-level")
+
+
+def test_parallel_sequences_give_each_the_tokens_it_gets_alone() -> None:
+    cat = load_catalog(ROOT / "models.toml")
+    run = cat.runs["smollm2-135m/llama.cpp/q4_1"]
+    from dataclasses import replace
+
+    b = LlamaCppBackend(replace(run, settings={**run.settings, "max_batch": 3, "n_ctx": 512}), cat.models[run.model])
+    info = b.load()
+    try:
+        assert info.details["n_seq_max"] == 3 and info.details["n_ctx"] == 512  # per sequence
+        msgs = [[{"role": "user", "content": "Quanto é 12 + 30?"}], [{"role": "user", "content": "Olá"}],
+                [{"role": "user", "content": "Resolva 3x + 5 = 20 e explique cada passo."}]]
+        reqs = [GenerationRequest(messages=m, max_new_tokens=24) for m in msgs]
+        alone = [[t.id for t in b.generate(r)] for r in reqs]
+        stream = b.generate_batch(reqs)
+        together: list[list[int]] = [[] for _ in reqs]
+        for i, tok in stream:
+            together[i].append(tok.id)
+        assert together == alone
+        assert stream.prompt_tokens == [len(b.tokenize(b.render_chat(m))) for m in msgs]
+        fixed = b.generate_batch([GenerationRequest(messages=m, max_new_tokens=8, min_new_tokens=8) for m in msgs])
+        counts = [0, 0, 0]
+        for i, _ in fixed:
+            counts[i] += 1
+        assert counts == [8, 8, 8] and fixed.finish_reasons == ["length"] * 3
+        with pytest.raises(Exception, match="max_batch >= 4"):
+            b.generate_batch([reqs[0]] * 4)
+    finally:
+        b.close()

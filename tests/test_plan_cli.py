@@ -24,7 +24,7 @@ RUNS = [
     RunSpec("llama3-8b/transformers/bf16", "llama3-8b", "transformers", "bf16"),
     RunSpec("qwen2.5-72b/quanto/int4", "qwen2.5-72b", "quanto", "int4"),
     RunSpec("qwen2.5-72b/transformers/bf16", "qwen2.5-72b", "transformers", "bf16"),
-    RunSpec("minimax-text-01/quanto/int8", "minimax-text-01", "quanto", "int8"),
+    RunSpec("minimax-text-01/quanto/int8", "minimax-text-01", "quanto", "int8", settings={"quantize_experts": True}),
     RunSpec("minimax-text-01/transformers/bf16", "minimax-text-01", "transformers", "bf16"),
     RunSpec("llama3-8b/fake/fake", "llama3-8b", "fake", "fake", default=False),
 ]
@@ -49,7 +49,8 @@ def test_whole_catalog_on_8x80gib(capsys: pytest.CaptureFixture[str]) -> None:
     assert "plan for 8 GPU(s) (described as 8x80GiB)" in out
     assert "qwen2.5-72b/transformers/bf16" in out and "0.5,0.5" in out
     assert "cannot be placed" in out and "minimax-text-01/transformers/bf16" in out and "GiB short" in out
-    assert "5 run(s) in" in out and "2 cannot be placed" in out  # both MiniMax runs: bf16 experts
+    # MiniMax bf16 cannot fit; its quanto int8 run packs the experts (quantize_experts) and fits
+    assert "6 run(s) in" in out and "1 cannot be placed" in out
 
 
 def test_json_plan(capsys: pytest.CaptureFixture[str]) -> None:
@@ -61,15 +62,51 @@ def test_json_plan(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(qwen["gpus"]) == 2 and list(qwen["max_memory"].values()) == ["70GiB", "70GiB"]
     assert qwen["tensor_split"] == [0.5, 0.5] and qwen["device_map"]["lm_head"] == qwen["gpus"][1]
     assert by_run["llama3-8b/fake/fake"]["device"] == "cpu"
-    assert [u["run"] for u in d["unplaceable"]] == ["minimax-text-01/quanto/int8", "minimax-text-01/transformers/bf16"]
+    assert [u["run"] for u in d["unplaceable"]] == ["minimax-text-01/transformers/bf16"]
     assert all(u["missing_gib"] > 150 for u in d["unplaceable"])
+    assert len(by_run["minimax-text-01/quanto/int8"]["gpus"]) == 7
 
 
 def test_minimax_on_8x141gib(capsys: pytest.CaptureFixture[str]) -> None:
     rc, out, _ = call(["--gpus", "8x141GiB", "--runs", "minimax-text-01/*", "--json"], capsys)
     d = json.loads(out)
     assert rc == 0 and not d["unplaceable"]
-    assert [len(p["gpus"]) for p in d["placements"]] == [7, 7] and [p["wave"] for p in d["placements"]] == [1, 2]
+    by_run = {p["run"]: p for p in d["placements"]}
+    assert len(by_run["minimax-text-01/transformers/bf16"]["gpus"]) == 7  # bf16 experts: ~857 GiB
+    assert len(by_run["minimax-text-01/quanto/int8"]["gpus"]) == 4  # packed int8 experts: ~513 GiB
+    assert [p["wave"] for p in d["placements"]] == [1, 2]
+
+
+MINIMAX_INT8 = [
+    RunSpec("minimax-text-01/quanto/int8", "minimax-text-01", "quanto", "int8", settings={"quantize_experts": True}),
+    RunSpec("minimax-text-01/quanto/int8@stock", "minimax-text-01", "quanto", "int8"),
+    RunSpec("minimax-text-01/bitsandbytes/int8", "minimax-text-01", "bitsandbytes", "int8"),
+]
+
+
+@pytest.mark.parametrize("gpus,n_gpus", [("8x80GiB", 7), ("8xH100-80GB", 8)])
+def test_minimax_int8_with_packed_experts_places_on_8x80gb(capsys: pytest.CaptureFixture[str], gpus: str,
+                                                           n_gpus: int) -> None:
+    rc, out, _ = call(["--gpus", gpus, "--runs", "minimax-text-01/*", "--json"], capsys, catalog(MINIMAX_INT8))
+    d = json.loads(out)
+    assert rc == 0
+    [placed] = d["placements"]
+    assert placed["run"] == "minimax-text-01/quanto/int8" and placed["gpus"] == list(range(n_gpus))
+    assert sum(placed["tensor_split"]) == pytest.approx(1.0) and len(placed["max_memory"]) == n_gpus
+    # without packing (stock QuantoConfig, bitsandbytes LLM.int8) the experts stay bf16: ~830 GiB of weights
+    short = {u["run"]: u["missing_gib"] for u in d["unplaceable"]}
+    assert sorted(short) == ["minimax-text-01/bitsandbytes/int8", "minimax-text-01/quanto/int8@stock"]
+    assert all(v > 150 for v in short.values())
+
+
+def test_quantize_experts_setting_reaches_the_estimate() -> None:
+    packed, stock, bnb = plan_cli.estimates_for(catalog(MINIMAX_INT8), MINIMAX_INT8, argparse.Namespace(ctx=None))
+    assert packed[1] is not None and stock[1] is not None and bnb[1] is not None
+    assert packed[1].weights_gib < 0.55 * stock[1].weights_gib
+    assert bnb[1].weights_gib > 800
+    assert plan_cli.settings_to_estimate(MINIMAX_INT8[0]) == {"quantize_experts": True}
+    assert plan_cli.settings_to_estimate(MINIMAX_INT8[1]) == {"quantize_experts": False}
+    assert "quantize_experts" not in plan_cli.settings_to_estimate(MINIMAX_INT8[2])
 
 
 def test_run_settings_reach_the_estimate() -> None:

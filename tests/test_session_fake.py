@@ -123,3 +123,61 @@ def test_synthetic_runs_are_not_graded(tmp_path: Path, synthetic: bool) -> None:
     lines = [json.loads(x) for x in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
     assert {ln["verdict"] for ln in lines} == {"n/a"}
     assert summary["runs"][0]["accuracy"] is None and summary["runs"][0]["not_applicable"] == 2
+
+
+# ---- throughput mode (--concurrency N) --------------------------------------------------------
+
+
+def test_concurrency_answers_in_batches_and_reports_aggregate_beside_single_stream(tmp_path: Path) -> None:
+    p = _session(tmp_path, _runs('settings = { tokens_per_s = 200, answers = ["um dois três quatro cinco seis \\\\boxed{B}"] }'), limit=5, concurrency=2)
+    seen: list[ev.Event] = []
+    summary = p.session().run(seen.append)
+    lines = [json.loads(x) for x in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert sorted(ln["problem_id"] for ln in lines) == [f"builtin/{i}" for i in range(5)]  # every problem once
+    assert [ln["batch_size"] for ln in sorted(lines, key=lambda r: r["problem_id"])] == [2, 2, 2, 2, 1]
+    assert {ln["batch_id"] for ln in lines} == {0, 1, 2}
+    assert all(ln["tokens_out"] == 7 and ln["decode_tok_s"] and ln["roofline_pct"] is None for ln in lines)
+    row = summary["runs"][0]
+    assert row["status"] == "ok" and row["details"]["concurrency"] == 2
+    assert row["concurrency"] == 2 and row["batches"] == 3
+    ref = row["details"]["single_stream"]
+    assert ref["tokens_out"] == 7 and ref["e2e_tok_s"] == row["single_stream_tok_s"] > 0
+    # a fake step yields one token per sequence: two sequences per step ≈ twice the tokens per second
+    assert row["aggregate_tok_s"] > 1.3 * row["single_stream_tok_s"]
+    assert row["throughput_speedup"] == pytest.approx(row["aggregate_tok_s"] / row["single_stream_tok_s"])
+    assert summary["settings"]["concurrency"] == 2
+    assert "Throughput (batched generation)" in (tmp_path / "out" / "summary.md").read_text()
+    # the warm-up batch and the reference answer are not results
+    assert not any(ln["problem_id"].startswith("warmup") for ln in lines)
+
+
+def test_concurrency_falls_back_to_one_at_a_time_when_a_backend_cannot_batch(tmp_path: Path) -> None:
+    p = _session(tmp_path, _runs('tag = "serial"\nsettings = { batching = false }', 'tag = "batched"'), limit=3, concurrency=3)
+    summary = p.session().run()
+    rows = {r["run"]: r for r in summary["runs"]}
+    serial, batched = rows["tiny/fake/fake@serial"], rows["tiny/fake/fake@batched"]
+    assert serial["status"] == "ok" and serial["problems"] == 3
+    assert serial["details"]["concurrency"] == 1 and "without batching" in serial["details"]["concurrency_fallback"]
+    assert serial["aggregate_tok_s"] is None and serial["single_stream_tok_s"] is not None
+    assert batched["concurrency"] == 3 and batched["batches"] == 1 and batched["aggregate_tok_s"]
+    lines = [json.loads(x) for x in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert all("batch_size" not in ln for ln in lines if ln["run"] == "tiny/fake/fake@serial")
+
+
+def test_a_run_process_dying_mid_batch_fails_that_run_only(tmp_path: Path) -> None:
+    # generations: 1 warm-up, 2 reference, 3-4 warm-up batch, 5-6 first timed batch, then the crash
+    p = _session(tmp_path, _runs('tag = "dies"\nsettings = { crash_after = 6 }', 'tag = "lives"'), limit=4, concurrency=2)
+    summary = p.session().run()
+    rows = {r["run"]: r for r in summary["runs"]}
+    assert rows["tiny/fake/fake@dies"]["status"] == "failed"
+    assert "exited with code 17" in rows["tiny/fake/fake@dies"]["reason"] and "batch of 2" in rows["tiny/fake/fake@dies"]["reason"]
+    assert rows["tiny/fake/fake@dies"]["problems"] == 2  # the first batch was kept
+    assert rows["tiny/fake/fake@lives"]["status"] == "ok" and rows["tiny/fake/fake@lives"]["problems"] == 4
+
+
+def test_backend_allocator_peak_is_recorded(tmp_path: Path) -> None:
+    p = _session(tmp_path, _runs("settings = { memory_mib = 1234.5 }"), limit=1)
+    summary = p.session().run()
+    lines = [json.loads(x) for x in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert lines[0]["torch_peak_allocated_mib"] == 1234.5 and lines[0]["torch_peak_reserved_mib"] == 1234.5
+    assert summary["runs"][0]["torch_peak_allocated_mib"] == 1234.5

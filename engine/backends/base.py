@@ -102,6 +102,25 @@ class TokenStream:
             close()
 
 
+class BatchStream:
+    """What ``generate_batch`` returns: iterate it for ``(sequence index, Token)`` pairs, each the
+    moment it is produced (one step of a batch yields one token per unfinished sequence).
+    Afterwards ``prompt_tokens[i]`` and ``finish_reasons[i]`` are set for every sequence."""
+
+    def __init__(self, items: Iterator[tuple[int, Token]], n: int):
+        self._items = items
+        self.prompt_tokens: list[int] = [0] * n
+        self.finish_reasons: list[str] = ["length"] * n
+
+    def __iter__(self) -> Iterator[tuple[int, Token]]:
+        return self._items
+
+    def close(self) -> None:
+        close = getattr(self._items, "close", None)
+        if close:
+            close()
+
+
 class Backend(ABC):
     """One inference library behind one small interface.
 
@@ -134,6 +153,15 @@ class Backend(ABC):
 
         The returned stream yields exactly one Token per generated token, as it is produced.
         """
+
+    def generate_batch(self, requests: list[GenerationRequest]) -> BatchStream:
+        """Generate several answers at once (throughput mode, ``--concurrency N``).
+
+        Backends whose ``capabilities.batching`` is true override this; the sequences share each
+        forward pass (batched decode). A backend that cannot batch raises UnsupportedError, and
+        the session then answers the problems one at a time.
+        """
+        raise UnsupportedError(f"{self.run.name}: backend {self.id} cannot generate several sequences at once")
 
     def memory_stats(self) -> dict[str, float | None]:
         """Allocator figures for the last generation (torch backends); None where invisible."""

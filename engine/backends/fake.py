@@ -14,6 +14,9 @@ Settings (``[runs.settings]`` in a test models.toml):
   fail_after    fail with BackendError after this many generations
   crash_after   kill the run process (os._exit) after this many generations
   load_s        sleep this long in load()
+  batching      false: generate_batch raises UnsupportedError (default true: one step yields a
+                token for every unfinished sequence, at tokens_per_s steps per second)
+  memory_mib    reported as the torch allocator peak of each generation
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any, ClassVar
 from engine.backends.base import (
     Backend,
     BackendError,
+    BatchStream,
     Capabilities,
     GenerationRequest,
     LoadInfo,
@@ -37,7 +41,7 @@ from engine.backends.base import (
 
 class ScriptedFakeBackend(Backend):
     id = "fake"
-    capabilities = Capabilities(gpu=False, multi_gpu=False, batching=False, synthetic=True)
+    capabilities = Capabilities(gpu=False, multi_gpu=False, batching=True, synthetic=True)
     SETTINGS: ClassVar[dict[str, Any]] = {
         "answers": list,
         "tokens_per_s": (int, float),
@@ -47,6 +51,8 @@ class ScriptedFakeBackend(Backend):
         "fail_after": int,
         "crash_after": int,
         "load_s": (int, float),
+        "batching": bool,
+        "memory_mib": (int, float),
     }
 
     def load(self) -> LoadInfo:
@@ -60,7 +66,8 @@ class ScriptedFakeBackend(Backend):
         self._n = 0
         return LoadInfo(device="cpu", details={"library": "fake (scripted, no inference)"})
 
-    def generate(self, request: GenerationRequest) -> TokenStream:
+    def _script(self, request: GenerationRequest) -> tuple[list[str], str, int]:
+        """The next scripted answer as token pieces, its finish reason and the prompt length."""
         s = self.run.settings
         answers = s.get("answers") or ["A resposta é \\boxed{A}."]
         text = answers[self._n % len(answers)]
@@ -70,22 +77,53 @@ class ScriptedFakeBackend(Backend):
         if "fail_after" in s and self._n > s["fail_after"]:
             raise BackendError(f"{self.run.name}: scripted failure on generation {self._n}")
         prompt = " ".join(m["content"] for m in request.messages)
+        pieces = _split_tokens(text)
+        n = min(len(pieces), request.max_new_tokens)
+        return pieces[:n], ("stop" if n == len(pieces) else "length"), max(1, len(prompt.split()))
+
+    def generate(self, request: GenerationRequest) -> TokenStream:
+        pieces, finish, n_prompt = self._script(request)
         stream = TokenStream(iter(()))
-        stream.prompt_tokens = max(1, len(prompt.split()))
-        stream._tokens = self._tokens(text, request, stream)
+        stream.prompt_tokens = n_prompt
+        stream._tokens = self._tokens(pieces, finish, stream)
         return stream
 
-    def _tokens(self, text: str, request: GenerationRequest, stream: TokenStream) -> Iterator[Token]:
+    def _tokens(self, pieces: list[str], finish: str, stream: TokenStream) -> Iterator[Token]:
         s = self.run.settings
         delay = 1.0 / float(s.get("tokens_per_s", 500))
         time.sleep(float(s.get("ttft_s", 0.001)))
-        pieces = _split_tokens(text)
-        n = min(len(pieces), request.max_new_tokens)
-        for i in range(n):
+        for i, piece in enumerate(pieces):
             if i:
                 time.sleep(delay)
-            yield Token(pieces[i], i)
-        stream.finish_reason = "stop" if n == len(pieces) else "length"
+            yield Token(piece, i)
+        stream.finish_reason = finish
+
+    def generate_batch(self, requests: list[GenerationRequest]) -> BatchStream:
+        if not self.run.settings.get("batching", True):
+            raise UnsupportedError(f"{self.run.name}: backend fake: scripted without batching")
+        scripts = [self._script(r) for r in requests]
+        batch = BatchStream(iter(()), len(requests))
+        batch.prompt_tokens = [n for _, _, n in scripts]
+        batch._items = self._steps(scripts, batch)
+        return batch
+
+    def _steps(self, scripts: list[tuple[list[str], str, int]], batch: BatchStream) -> Iterator[tuple[int, Token]]:
+        """One step yields a token for every unfinished sequence, at tokens_per_s steps per second."""
+        s = self.run.settings
+        delay = 1.0 / float(s.get("tokens_per_s", 500))
+        time.sleep(float(s.get("ttft_s", 0.001)))
+        longest = max((len(p) for p, _, _ in scripts), default=0)
+        for step in range(longest):
+            if step:
+                time.sleep(delay)
+            for i, (pieces, _, _) in enumerate(scripts):
+                if step < len(pieces):
+                    yield i, Token(pieces[step], step)
+        batch.finish_reasons = [f for _, f, _ in scripts]
+
+    def memory_stats(self) -> dict[str, float | None]:
+        m = self.run.settings.get("memory_mib")
+        return {"torch_peak_allocated_mib": float(m), "torch_peak_reserved_mib": float(m)} if m is not None else {}
 
     def close(self) -> None:
         pass

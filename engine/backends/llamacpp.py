@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 from engine.backends.base import (
     Backend,
     BackendError,
+    BatchStream,
     Capabilities,
     GenerationRequest,
     LoadInfo,
@@ -88,7 +89,7 @@ def gpu_offload_supported() -> bool:
 
 class LlamaCppBackend(Backend):
     id = "llama.cpp"
-    capabilities = Capabilities(gpu=True, multi_gpu=True, batching=False, synthetic=True, exact_token_times=True)
+    capabilities = Capabilities(gpu=True, multi_gpu=True, batching=True, synthetic=True, exact_token_times=True)
     SETTINGS: ClassVar[dict[str, Any]] = {
         "n_ctx": int,  # context window (prompt + answer); default 4096
         "n_batch": int,  # logical batch for prompt processing; default 512
@@ -103,6 +104,7 @@ class LlamaCppBackend(Backend):
         "load_mode": str,  # auto | none | mmap | mlock | mmap_mlock
         "kv_cache_type": str,  # f16 (default) | q8_0 | q4_0 | bf16 | f32
         "gguf_path": str,  # override the catalog's GGUF source with a file
+        "max_batch": int,  # sequences decoded at once (throughput mode): n_seq_max; n_ctx is per sequence
     }
 
     def __init__(self, run: Any, model: Any, *, cache_dir: str | None = None):
@@ -201,7 +203,11 @@ class LlamaCppBackend(Backend):
         n_ctx_train = int(lib.llama_model_n_ctx_train(model))
         if n_ctx_train > 0:
             n_ctx = min(n_ctx, n_ctx_train)
-        cp.n_ctx = n_ctx
+        n_seq = max(1, int(s.get("max_batch", 1)))
+        # every sequence gets its own n_ctx slots (llama.cpp splits n_ctx over n_seq_max)
+        cp.n_ctx = n_ctx * n_seq
+        cp.n_seq_max = n_seq
+        self._n_seq = n_seq
         cp.n_batch = s.get("n_batch", 512)
         cp.n_ubatch = s.get("n_ubatch", min(512, cp.n_batch))
         cores = os.cpu_count() or 1
@@ -226,7 +232,7 @@ class LlamaCppBackend(Backend):
                 raise OutOfMemoryError(f"{self.run.name}: out of memory creating a {n_ctx}-token context: {why}")
             raise BackendError(f"{self.run.name}: llama.cpp could not create a context: {why or 'unknown error'}")
         self._ctx = ctx
-        self._n_ctx = int(lib.llama_n_ctx(ctx))
+        self._n_ctx = int(lib.llama_n_ctx(ctx)) // n_seq  # per sequence
 
         chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
         lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_greedy())
@@ -250,6 +256,7 @@ class LlamaCppBackend(Backend):
             "n_gpu_layers": n_gpu_layers if on_gpu else 0,
             "n_layers": int(lib.llama_model_n_layer(model)),
             "n_ctx": self._n_ctx,
+            "n_seq_max": n_seq,
             "n_batch": int(cp.n_batch),
             "n_threads": int(cp.n_threads),
             "n_threads_batch": int(cp.n_threads_batch),
@@ -397,6 +404,109 @@ class LlamaCppBackend(Backend):
             for ch in (banned, free):
                 if ch is not None:
                     lib.llama_sampler_free(ch)
+
+    def generate_batch(self, requests: list[GenerationRequest]) -> BatchStream:
+        """Parallel sequences in one context (as llama-server's slots / llama-batched-bench):
+        each prompt is prefilled into its own sequence, then every step decodes one token for
+        each unfinished sequence in a single ``llama_decode``."""
+        if self._ctx is None:
+            raise BackendError(f"{self.run.name}: generate_batch() before load()")
+        if len(requests) > self._n_seq:
+            raise BackendError(f"{self.run.name}: a batch of {len(requests)} needs max_batch >= {len(requests)} (loaded with {self._n_seq})")
+        prompts = [self.tokenize(self.render_chat(r.messages)) for r in requests]
+        stream = BatchStream(iter(()), len(requests))
+        stream.prompt_tokens = [len(p) for p in prompts]
+        stream._items = self._batch_loop(prompts, requests, stream)
+        return stream
+
+    def _batch_loop(self, prompts: list[list[int]], requests: list[GenerationRequest], stream: BatchStream) -> Iterator[tuple[int, Token]]:
+        lib, ctx, vocab = self._lib, self._ctx, self._vocab
+        n = len(prompts)
+        lib.llama_memory_clear(lib.llama_get_memory(ctx), True)
+        for s, ids in enumerate(prompts):
+            if len(ids) >= self._n_ctx:
+                raise BackendError(f"{self.run.name}: prompt {s} of {len(ids)} tokens does not fit n_ctx={self._n_ctx}")
+        budgets = [min(r.max_new_tokens, self._n_ctx - len(p)) for r, p in zip(requests, prompts, strict=True)]
+        chains: list[Any] = []
+        owned: list[Any] = []
+        for r in requests:
+            banned = self._make_sampler(r, ban_eog=True) if r.min_new_tokens > 0 else None
+            free = self._make_sampler(r, ban_eog=False)
+            owned += [c for c in (banned, free) if c is not None]
+            chains.append((banned, free or self._sampler_greedy))
+        n_batch = int(lib.llama_n_batch(ctx))
+        batch = lib.llama_batch_init(max(n_batch, n), 0, 1)
+        stream.finish_reasons = ["length"] * n
+        try:
+            def submit(entries: list[tuple[int, int, int, bool]]) -> None:
+                batch.n_tokens = len(entries)
+                for j, (tok, pos, seq, want) in enumerate(entries):
+                    batch.token[j] = tok
+                    batch.pos[j] = pos
+                    batch.n_seq_id[j] = 1
+                    batch.seq_id[j][0] = seq
+                    batch.logits[j] = want
+                self._check_decode(lib.llama_decode(ctx, batch))
+
+            decoders = [codecs.getincrementaldecoder("utf-8")(errors="replace") for _ in range(n)]
+            buf = ctypes.create_string_buffer(256)
+            n_out = [0] * n
+            pos = [len(p) for p in prompts]
+            active: list[int] = []
+            pending: dict[int, int] = {}  # seq -> index of its logits in the last batch
+
+            def sample(s: int, idx: int) -> int:
+                banned, free = chains[s]
+                chain = banned if (banned is not None and n_out[s] < requests[s].min_new_tokens) else free
+                return int(lib.llama_sampler_sample(chain, ctx, idx))
+
+            def emit(s: int, tok: int) -> Token | None:
+                """The token for sequence s, or None when s just finished on an end-of-generation token."""
+                if lib.llama_vocab_is_eog(vocab, tok):
+                    stream.finish_reasons[s] = "stop"
+                    return None
+                k = lib.llama_token_to_piece(vocab, tok, buf, 256, 0, False)
+                piece = buf.raw[:k] if k >= 0 else b""
+                n_out[s] += 1
+                return Token(decoders[s].decode(piece), tok)
+
+            # prefill: each prompt into its own sequence, in chunks of n_batch; its first token at once
+            for s, ids in enumerate(prompts):
+                if budgets[s] <= 0:
+                    continue
+                for start in range(0, len(ids), n_batch):
+                    chunk = ids[start : start + n_batch]
+                    last = start + len(chunk) == len(ids)
+                    submit([(tok, start + j, s, last and j == len(chunk) - 1) for j, tok in enumerate(chunk)])
+                tok = sample(s, len(ids) - 1 - (len(ids) - 1) // n_batch * n_batch)
+                out = emit(s, tok)
+                if out is None:
+                    continue
+                yield s, out
+                if n_out[s] < budgets[s]:
+                    active.append(s)
+                    pending[s] = tok
+            # decode: one token for every active sequence per llama_decode
+            while active:
+                entries = [(pending[s], pos[s], s, True) for s in active]
+                submit(entries)
+                for s in active:
+                    pos[s] += 1
+                still: list[int] = []
+                for j, s in enumerate(active):
+                    tok = sample(s, j)
+                    out = emit(s, tok)
+                    if out is None:
+                        continue
+                    yield s, out
+                    if n_out[s] < budgets[s]:
+                        still.append(s)
+                        pending[s] = tok
+                active = still
+        finally:
+            lib.llama_batch_free(batch)
+            for ch in owned:
+                lib.llama_sampler_free(ch)
 
     def _check_decode(self, rc: int) -> None:
         if rc == 0:

@@ -12,6 +12,12 @@ Synthetic runs quantize and freeze each decoder layer as soon as it is built. Th
 the embeddings on small models) stays in the compute dtype, as quanto's transformers integration
 does.
 
+``quantize_experts = true`` (int8 or int4 only; default false) also packs the fused 3-D MoE expert
+tensors that neither ``QuantoConfig`` nor ``quantize()`` touch (MiniMax, Mixtral, Qwen-MoE in
+transformers 5.x): :mod:`engine.backends.packed_experts`, layer by layer while a synthetic model is
+built, after ``from_pretrained`` for a checkpoint (whose experts are then loaded in the compute dtype
+first). ``details["quantization"]["experts"]`` says what was packed and the bytes before/after.
+
 Which kernel a weight uses is quanto's choice at freeze time, by device, dtype and shape; the
 run's ``details["kernel_path"]`` counts the weight classes it ended up with and names the matmul
 each one takes. On this project's machines: int8 with bf16 activations on a CPU takes
@@ -26,6 +32,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, ClassVar
 
+from engine.backends.packed_experts import PACKED_QUANTS, PackStats, is_packed_experts, pack_experts
 from engine.backends.torch_common import DTYPES, TORCH_SETTINGS, Placement, TorchBackend
 
 #: quant name -> quanto qtype name
@@ -60,13 +67,26 @@ class QuantoBackend(TorchBackend):
         **TORCH_SETTINGS,
         "compute_dtype": str,  # bf16 (default) | fp16 | fp32: activations and unquantized weights
         "activations": str,  # none (default) | int8 (quanto quantize + calibration)
+        "quantize_experts": bool,  # pack fused 3-D MoE experts too (int8/int4; default false: they stay bf16)
     }
+
+    def __init__(self, run: Any, model: Any, *, cache_dir: str | None = None):
+        super().__init__(run, model, cache_dir=cache_dir)
+        self._expert_stats: PackStats | None = None
 
     def compute_dtype(self) -> str:
         return self.choice("compute_dtype", tuple(DTYPES), "bf16")
 
     def _activations(self) -> str:
         return self.choice("activations", ACTIVATIONS, "none")
+
+    def _quantize_experts(self) -> bool:
+        return bool(self.run.settings.get("quantize_experts", False))
+
+    def _pack_experts(self, module: Any) -> None:
+        if self._expert_stats is None:
+            self._expert_stats = PackStats(self.run.quant)
+        pack_experts(module, self.run.quant, self._expert_stats)
 
     def _qtypes(self) -> tuple[Any, Any]:
         from optimum.quanto import qtypes
@@ -83,6 +103,10 @@ class QuantoBackend(TorchBackend):
         except ImportError as e:
             raise self.unsupported(placement.label, f"optimum-quanto is not installed ({e}); pip install 'quantarena[quanto]'") from None
         self._activations()
+        if self._quantize_experts() and quant not in PACKED_QUANTS:
+            raise self.unsupported(
+                placement.label, f"quantize_experts packs MoE experts as {' or '.join(PACKED_QUANTS)} only, not {quant}"
+            )
         if quant == "float8":
             if not placement.is_cuda:
                 raise self.unsupported(
@@ -111,13 +135,27 @@ class QuantoBackend(TorchBackend):
 
         weights, activations = self._qtypes()
 
+        experts = self._quantize_experts()
+
         def pack(layer: Any, device: str) -> None:
+            if experts:  # first: the layer's dense experts are freed before quanto packs its Linears
+                self._pack_experts(layer)
             quantize(layer, weights=weights, activations=activations)
             freeze(layer)
 
         return pack
 
     def after_load(self, model: Any, placement: Placement) -> Any:
+        if self._quantize_experts() and not self.run.synthetic:
+            self._pack_experts(model)  # one experts module at a time, on the device it was loaded to
+        if self._quantize_experts():
+            stats = self._expert_stats
+            if stats is None or not stats.modules:
+                self.notes.append("quantize_experts: this model has no fused MoE experts module to pack")
+            if stats is not None and stats.skipped:
+                self.notes.append(f"quantize_experts: {len(stats.skipped)} experts module(s) left unpacked: {stats.skipped[0]}")
+            if self._activations() == "int8":
+                self.notes.append("quantize_experts: packed experts take activations in the compute dtype (no int8 activations)")
         if self._activations() == "none":
             return model
         from optimum.quanto import Calibration, freeze, quantize
@@ -152,6 +190,15 @@ class QuantoBackend(TorchBackend):
         }
         if act == "int8":
             d["calibration"] = f"{len(CALIBRATION_PROMPTS)} prompts, momentum 0.9"
+        if self._quantize_experts():
+            stats = self._expert_stats or PackStats(self.run.quant)
+            d["experts"] = stats.to_dict() | {
+                "packer": "engine.backends.packed_experts (quantize_experts = true)",
+                "when": "each decoder layer as it is built" if self.run.synthetic else
+                        "after from_pretrained, one experts module at a time (loaded in the compute dtype first)",
+            }
+        elif self.model.arch.is_moe:
+            d["not_quantized"].append("MoE experts (fused 3-D parameters; quantize_experts = true packs them)")
         return d
 
     def kernel_path(self, model: Any, placement: Placement) -> dict[str, Any]:
@@ -167,6 +214,12 @@ class QuantoBackend(TorchBackend):
         matmul = {c: _MATMUL.get(c, {}).get(dev, "unknown") for c in classes}
         if act_classes and "WeightQBytesTensor" in matmul:
             matmul["WeightQBytesTensor"] = "int8 activations x int8 weights: torch._int_mm" + (" (> 16 tokens, else dequantize + matmul)" if dev == "cuda" else "")
+        packed = sum(1 for m in model.modules() if is_packed_experts(m))
+        if packed:
+            classes[f"PackedExperts ({self.run.quant})"] = packed
+            matmul[f"PackedExperts ({self.run.quant})"] = (
+                "per routed expert: dequantize its rows to the compute dtype, then F.linear (eager loop over the experts hit)"
+            )
         return {
             "weight_classes": dict(classes),
             "matmul": matmul,

@@ -51,6 +51,7 @@ from typing import Any, ClassVar
 from engine.backends.base import (
     Backend,
     BackendError,
+    BatchStream,
     Capabilities,
     GenerationRequest,
     LoadInfo,
@@ -72,6 +73,7 @@ TORCH_SETTINGS: dict[str, Any] = {
     "attn_implementation": str,  # eager | sdpa | flash_attention_2 | ... (default: transformers')
     "torch_threads": int,  # torch.set_num_threads for this run (default: torch's own)
     "warmup": bool,  # a 4-token generation inside load(): kernels build, compile runs (default true)
+    "max_batch": int,  # sequences generated at once in throughput mode (set by --concurrency)
 }
 
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
@@ -171,6 +173,7 @@ class TorchBackend(Backend):
         self._decode_forward: Any = None
         self._static_cache: Any = None
         self._static_len = 0
+        self._static_batch = 1
         self._last_warmup_s: float | None = None
 
     # ---- what subclasses provide ------------------------------------------------------------
@@ -460,11 +463,12 @@ class TorchBackend(Backend):
         stream._tokens = self._token_stream(ids, request, stream)
         return stream
 
-    def _new_cache(self, needed: int, cache_kind: str) -> Any:
-        """None for a dynamic cache (the model makes one); a reset StaticCache big enough otherwise."""
+    def _new_cache(self, needed: int, cache_kind: str, batch: int = 1) -> Any:
+        """None for a dynamic cache (the model makes one); a reset StaticCache big enough (for
+        ``batch`` sequences: its tensors are sized by the first batch written) otherwise."""
         if cache_kind != "static":
             return None
-        if self._static_cache is None or needed > self._static_len:
+        if self._static_cache is None or needed > self._static_len or batch != self._static_batch:
             from transformers import StaticCache
 
             size = -(-needed // STATIC_CACHE_STEP) * STATIC_CACHE_STEP
@@ -472,6 +476,7 @@ class TorchBackend(Backend):
             gc.collect()
             self._static_cache = StaticCache(config=self.hf_model.config, max_cache_len=size)
             self._static_len = size
+            self._static_batch = batch
         else:
             self._static_cache.reset()
         return self._static_cache
@@ -531,6 +536,108 @@ class TorchBackend(Backend):
             if self._is_oom(e):
                 raise OutOfMemoryError(self._oom_message(f"generating ({len(ids)} prompt tokens)")) from None
             raise
+
+    def generate_batch(self, requests: list[GenerationRequest]) -> BatchStream:
+        """Several answers in one batched decode: prompts left-padded, one forward pass per step
+        for every sequence (static batching: the batch steps until its longest answer ends;
+        sequences that finished are still computed but yield nothing)."""
+        if self.hf_model is None:
+            raise BackendError(f"{self.run.name}: generate_batch() before load()")
+        prompts = [self.render_prompt(r.messages) for r in requests]
+        stream = BatchStream(iter(()), len(requests))
+        stream.prompt_tokens = [len(p) for p in prompts]
+        stream._items = self._batch_stream(prompts, requests, stream)
+        return stream
+
+    def _pad_id(self) -> int:
+        for v in (getattr(self.tokenizer, "pad_token_id", None), getattr(self.tokenizer, "eos_token_id", None), *sorted(self._stop_ids)):
+            if isinstance(v, int) and v >= 0:
+                return v
+        return 0
+
+    def _batch_stream(self, prompts: list[list[int]], requests: list[GenerationRequest], stream: BatchStream) -> Iterator[tuple[int, Token]]:
+        torch = self._torch
+        model = self.hf_model
+        n = len(prompts)
+        caps = [r.max_new_tokens for r in requests]
+        mins = [c if self.run.synthetic else min(r.min_new_tokens, c) for r, c in zip(requests, caps, strict=True)]
+        stream.finish_reasons = ["length"] * n
+        if n == 0 or max(caps) <= 0:
+            return
+        cache_kind = self.run.settings.get("cache", "dynamic")
+        temperature = float(requests[0].temperature)
+        dev = self._input_device
+        detoks = [IncrementalDetokenizer(self.tokenizer) for _ in range(n)]
+        step = self._decode_forward
+        longest = max(len(p) for p in prompts)
+        total = longest + max(caps)
+        pad = self._pad_id()
+        generator = None
+        try:
+            with torch.no_grad():
+                cache = self._new_cache(total, cache_kind, batch=n)
+                static = cache is not None
+                ids = torch.tensor([[pad] * (longest - len(p)) + p for p in prompts], dtype=torch.long, device=dev)
+                prompt_mask = torch.tensor([[0] * (longest - len(p)) + [1] * len(p) for p in prompts], dtype=torch.long, device=dev)
+                positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
+                if static:
+                    # one fixed-shape mask for the whole answer (the causal mask hides future slots),
+                    # so a compiled decode step sees the same shapes every step
+                    mask = torch.ones((n, self._static_len), dtype=torch.long, device=dev)
+                    mask[:, :longest] = prompt_mask
+                else:
+                    mask = prompt_mask
+                out = model(input_ids=ids, attention_mask=mask,
+                            position_ids=positions, past_key_values=cache, use_cache=True, logits_to_keep=1)
+                cache = out.past_key_values
+                if temperature > 0:
+                    generator = torch.Generator(device=out.logits.device)
+                    generator.manual_seed(int(requests[0].seed))
+                tokens = self._pick_rows(out.logits[:, -1, :], [0 < m for m in mins], temperature, generator)
+                position = torch.tensor([[len(p)] for p in prompts], dtype=torch.long, device=dev)
+            n_out = [0] * n
+            done = [False] * n
+            while True:
+                ids_now = tokens.tolist()
+                for i in range(n):
+                    if done[i]:
+                        continue
+                    tid = int(ids_now[i])
+                    if tid in self._stop_ids and n_out[i] >= mins[i]:
+                        done[i] = True
+                        stream.finish_reasons[i] = "stop"
+                        continue
+                    n_out[i] += 1
+                    last = n_out[i] >= caps[i]
+                    yield i, Token(detoks[i].push(tid, last), tid)
+                    if last:
+                        done[i] = True
+                if all(done):
+                    return
+                with torch.no_grad():
+                    if not static:
+                        mask = torch.cat([mask, mask.new_ones((n, 1))], dim=1)
+                    out = step(input_ids=tokens.view(n, 1).to(dev), attention_mask=mask, position_ids=position,
+                               past_key_values=cache, use_cache=True, logits_to_keep=1)
+                    position.add_(1)
+                    tokens = self._pick_rows(out.logits[:, -1, :], [n_out[i] < mins[i] for i in range(n)], temperature, generator)
+        except BaseException as e:
+            if self._is_oom(e):
+                raise OutOfMemoryError(self._oom_message(f"generating a batch of {n} (longest prompt {longest} tokens)")) from None
+            raise
+
+    def _pick_rows(self, logits: Any, ban_stop: list[bool], temperature: float, generator: Any) -> Any:
+        """Next token per row ([n] tensor); rows with ``ban_stop`` cannot pick a stop token."""
+        if self._stop_ids and any(ban_stop):
+            idx = self._stop_index_on(logits.device)
+            rows = self._torch.tensor([i for i, b in enumerate(ban_stop) if b], dtype=self._torch.long, device=logits.device)
+            sub = logits.index_select(0, rows)
+            sub.index_fill_(-1, idx, float("-inf"))
+            logits.index_copy_(0, rows, sub)
+        if temperature <= 0:
+            return logits.argmax(dim=-1)
+        probs = self._torch.softmax(logits.float() / temperature, dim=-1)
+        return self._torch.multinomial(probs, 1, generator=generator).view(-1)
 
     def _pick(self, logits: Any, ban_stop: bool, temperature: float, generator: Any) -> Any:
         """The next token id as a 1-element tensor: argmax, or a seeded sample at ``temperature``."""

@@ -122,3 +122,30 @@ def test_parallel_sequences_give_each_the_tokens_it_gets_alone() -> None:
             b.generate_batch([reqs[0]] * 4)
     finally:
         b.close()
+
+
+def test_backend_sampling_gives_the_host_samplers_tokens() -> None:
+    """llama.cpp's in-graph sampling (no logits row copied back) must not change a single token:
+    single stream, parallel sequences, and a request that switches chains at min_new_tokens."""
+    from dataclasses import replace
+
+    cat = load_catalog(ROOT / "models.toml")
+    run = cat.runs["smollm2-135m/llama.cpp/q4_1"]
+    msgs = [[{"role": "user", "content": "Quanto é 12 + 30?"}], [{"role": "user", "content": "Olá"}]]
+    outs = {}
+    for on in (False, True):
+        b = LlamaCppBackend(replace(run, settings={**run.settings, "max_batch": 2, "n_ctx": 512, "backend_sampling": on}), cat.models[run.model])
+        info = b.load()
+        try:
+            assert info.details["sampling"].startswith("backend" if on else "host")
+            single = [[t.id for t in b.generate(GenerationRequest(messages=m, max_new_tokens=20))] for m in msgs]
+            mixed = [t.id for t in b.generate(GenerationRequest(messages=msgs[1], max_new_tokens=20, min_new_tokens=10))]
+            together: list[list[int]] = [[], []]
+            for i, tok in b.generate_batch([GenerationRequest(messages=m, max_new_tokens=20) for m in msgs]):
+                together[i].append(tok.id)
+            again = [t.id for t in b.generate(GenerationRequest(messages=msgs[0], max_new_tokens=20))]  # chains re-attach
+            outs[on] = (single, mixed, together, again)
+        finally:
+            b.close()
+    assert outs[True] == outs[False]
+    assert outs[True][2] == outs[True][0] and outs[True][3] == outs[True][0][0]

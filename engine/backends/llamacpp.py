@@ -105,6 +105,7 @@ class LlamaCppBackend(Backend):
         "kv_cache_type": str,  # f16 (default) | q8_0 | q4_0 | bf16 | f32
         "gguf_path": str,  # override the catalog's GGUF source with a file
         "max_batch": int,  # sequences decoded at once (throughput mode): n_seq_max; n_ctx is per sequence
+        "backend_sampling": bool,  # sample inside the graph (on the GPU): no logits copy to the host
     }
 
     def __init__(self, run: Any, model: Any, *, cache_dir: str | None = None):
@@ -117,6 +118,7 @@ class LlamaCppBackend(Backend):
         self._template: str | None = None
         self._n_ctx = 0
         self._eog_ids: list[int] = []
+        self._backend_sampling = False
         self.gguf_path: Path | None = None
 
     # ---- loading -----------------------------------------------------------------------------
@@ -237,6 +239,9 @@ class LlamaCppBackend(Backend):
         chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
         lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_greedy())
         self._sampler_greedy = chain
+        # llama.cpp's backend sampling (experimental API): the sampler chain of a sequence runs in
+        # the compute graph, so only the chosen token comes back instead of the whole logits row
+        self._backend_sampling = bool(s.get("backend_sampling", False)) and hasattr(lib, "llama_set_sampler")
         eog = {int(lib.llama_vocab_eos(self._vocab)), int(lib.llama_vocab_eot(self._vocab))}
         self._eog_ids = [t for t in eog if t >= 0]
         tmpl = lib.llama_model_chat_template(model, None)
@@ -267,6 +272,7 @@ class LlamaCppBackend(Backend):
             "chat_template": "gguf" if self._template else "none",
             "weights": self.run.weights,
             "api": "low-level (llama_decode per token)",
+            "sampling": "backend (in the graph)" if self._backend_sampling else "host (llama_sampler_sample on the logits)",
             "system_info": lib.llama_print_system_info().decode(errors="replace").strip(),
         }
         return LoadInfo(device=_device_label(on_gpu), details=details)
@@ -345,8 +351,8 @@ class LlamaCppBackend(Backend):
 
     def _make_sampler(self, request: GenerationRequest, ban_eog: bool) -> Any:
         lib = self._lib
-        if request.temperature <= 0 and not ban_eog:
-            return None  # the shared greedy chain
+        if request.temperature <= 0 and not ban_eog and not self._backend_sampling:
+            return None  # the shared greedy chain (a backend-sampling chain is attached once, so never shared)
         chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
         if ban_eog and self._eog_ids:
             biases = (lib.llama_logit_bias * len(self._eog_ids))()
@@ -373,6 +379,13 @@ class LlamaCppBackend(Backend):
         free = self._make_sampler(request, ban_eog=False)
         free_chain = free or self._sampler_greedy
         lib.llama_sampler_reset(free_chain)
+
+        def chain_for(i: int) -> Any:
+            return banned if (banned is not None and i < request.min_new_tokens) else free_chain
+
+        backend = self._backend_sampling
+        if backend:
+            lib.llama_set_sampler(ctx, 0, chain_for(0))
         try:
             # prefill in chunks of n_batch
             n_batch = int(lib.llama_n_batch(ctx))
@@ -387,7 +400,7 @@ class LlamaCppBackend(Backend):
             buf = ctypes.create_string_buffer(256)
             stream.finish_reason = "length"
             for i in range(budget):
-                chain = banned if (banned is not None and i < request.min_new_tokens) else free_chain
+                chain = chain_for(i)
                 tok = int(lib.llama_sampler_sample(chain, ctx, -1))
                 if lib.llama_vocab_is_eog(vocab, tok):
                     stream.finish_reason = "stop"
@@ -397,10 +410,14 @@ class LlamaCppBackend(Backend):
                 yield Token(decoder.decode(piece), tok)
                 if i + 1 < budget:
                     one[0] = tok
+                    if backend and chain_for(i + 1) is not chain:
+                        lib.llama_set_sampler(ctx, 0, chain_for(i + 1))
                     self._check_decode(lib.llama_decode(ctx, lib.llama_batch_get_one(one, 1)))
             if budget < request.max_new_tokens:
                 stream.finish_reason = "length"  # context window full
         finally:
+            if backend:
+                lib.llama_set_sampler(ctx, 0, None)  # detach before the chains are freed
             for ch in (banned, free):
                 if ch is not None:
                     lib.llama_sampler_free(ch)
@@ -437,6 +454,19 @@ class LlamaCppBackend(Backend):
         n_batch = int(lib.llama_n_batch(ctx))
         batch = lib.llama_batch_init(max(n_batch, n), 0, 1)
         stream.finish_reasons = ["length"] * n
+        backend = self._backend_sampling
+        attached: dict[int, Any] = {}
+
+        def attach(s: int, chain: Any) -> None:
+            if backend and attached.get(s) is not chain:
+                lib.llama_set_sampler(ctx, s, chain)
+                attached[s] = chain
+
+        def chain_of(s: int) -> Any:
+            banned, free = chains[s]
+            return banned if (banned is not None and n_out[s] < requests[s].min_new_tokens) else free
+
+        n_out = [0] * n
         try:
             def submit(entries: list[tuple[int, int, int, bool]]) -> None:
                 batch.n_tokens = len(entries)
@@ -450,15 +480,12 @@ class LlamaCppBackend(Backend):
 
             decoders = [codecs.getincrementaldecoder("utf-8")(errors="replace") for _ in range(n)]
             buf = ctypes.create_string_buffer(256)
-            n_out = [0] * n
             pos = [len(p) for p in prompts]
             active: list[int] = []
             pending: dict[int, int] = {}  # seq -> index of its logits in the last batch
 
             def sample(s: int, idx: int) -> int:
-                banned, free = chains[s]
-                chain = banned if (banned is not None and n_out[s] < requests[s].min_new_tokens) else free
-                return int(lib.llama_sampler_sample(chain, ctx, idx))
+                return int(lib.llama_sampler_sample(chain_of(s), ctx, idx))
 
             def emit(s: int, tok: int) -> Token | None:
                 """The token for sequence s, or None when s just finished on an end-of-generation token."""
@@ -474,6 +501,7 @@ class LlamaCppBackend(Backend):
             for s, ids in enumerate(prompts):
                 if budgets[s] <= 0:
                     continue
+                attach(s, chain_of(s))
                 for start in range(0, len(ids), n_batch):
                     chunk = ids[start : start + n_batch]
                     last = start + len(chunk) == len(ids)
@@ -488,6 +516,8 @@ class LlamaCppBackend(Backend):
                     pending[s] = tok
             # decode: one token for every active sequence per llama_decode
             while active:
+                for s in active:
+                    attach(s, chain_of(s))
                 entries = [(pending[s], pos[s], s, True) for s in active]
                 submit(entries)
                 for s in active:
@@ -505,6 +535,8 @@ class LlamaCppBackend(Backend):
                 active = still
         finally:
             lib.llama_batch_free(batch)
+            for s in attached:
+                lib.llama_set_sampler(ctx, s, None)
             for ch in owned:
                 lib.llama_sampler_free(ch)
 

@@ -47,12 +47,35 @@ def main() -> int:
         for i, tok in b.generate_batch([GenerationRequest(messages=m, max_new_tokens=args.tokens) for m in msgs]):
             together[i].append(tok.id)
         out[on] = {"sampling": info.details["sampling"], "device": info.device, "single": single, "fixed": fixed, "batch": together}
+        if on:
+            out["divergences"] = [_divergence(b, m, a, c) for m, a, c in zip(msgs, out[False]["single"], single, strict=True)]
         b.close()
     same = {k: out[False][k] == out[True][k] for k in ("single", "fixed", "batch")}
-    print(json.dumps({"model": args.model, "quant": args.quant, "device": out[True]["device"], "identical": same,
+    print(json.dumps({"model": args.model, "quant": args.quant, "weights": args.weights, "device": out[True]["device"], "identical": same,
+                      "first_divergence_per_prompt": out["divergences"],
                       "tokens_compared": sum(len(x) for k in ("single", "fixed", "batch") for x in out[True][k]),
                       "batch_equals_single": out[True]["batch"] == out[True]["single"]}))
     return 0 if all(same.values()) else 1
+
+
+def _divergence(b: object, messages: list, host: list[int], backend: list[int]) -> dict | None:
+    """Where the two greedy answers first differ, and the host logits of both picks there (a tie
+    between equal logits, broken differently by the GPU's argmax, shows as a zero gap)."""
+    k = next((i for i, (x, y) in enumerate(zip(host, backend, strict=False)) if x != y), None)
+    if k is None:
+        return None
+    lib, ctx = b._lib, b._ctx  # type: ignore[attr-defined]
+    ids = b.tokenize(b.render_chat(messages)) + host[:k]  # type: ignore[attr-defined]
+    lib.llama_set_sampler(ctx, 0, None)
+    lib.llama_memory_clear(lib.llama_get_memory(ctx), True)
+    arr = (lib.llama_token * len(ids))(*ids)
+    lib.llama_decode(ctx, lib.llama_batch_get_one(arr, len(ids)))
+    logits = lib.llama_get_logits_ith(ctx, -1)
+    n_vocab = int(lib.llama_vocab_n_tokens(b._vocab))  # type: ignore[attr-defined]
+    row = [logits[i] for i in range(n_vocab)]
+    best = max(row)
+    return {"step": k, "host_token": host[k], "backend_token": backend[k], "host_logit": row[host[k]],
+            "backend_logit": row[backend[k]], "max_logit": best, "n_at_max": sum(1 for v in row if v == best)}
 
 
 if __name__ == "__main__":

@@ -16,8 +16,12 @@ Qwen2's q/k/v biases small F32 normals. Tensors stream to disk one at a time thr
 
 Quantization mix, as ``llama-quantize`` does for these file types: every 2-D weight in the chosen
 type, except the output projection (``output``, or ``token_embd`` when embeddings are tied) which
-q4_0/q4_1 store as Q6_K (Q8_0 when its row length is not a multiple of 256, as SmolLM2's). With that
-mix the planned sizes match the public files (Meta-Llama-3-8B: Q8_0 8.54 GB, Q4_0 4.66 GB).
+q4_0/q4_1 store as Q6_K (Q8_0 when its row length is not a multiple of 256, as SmolLM2's). The K-quant
+mixes (q4_k_s, q4_k_m, q5_k_m, q6_k) take each tensor's type from ``engine.sizing.schemes``'s
+restatement of ``llama_tensor_get_type`` (Q6_K attn_v/ffn_down in the ``use_more_bits`` layers,
+70B bumps, row-length fallbacks to Q5_0/Q8_0), so the file and the size estimate agree byte for
+byte. The planned sizes match the public files (Meta-Llama-3-8B: Q8_0 8.54 GB, Q4_0 4.66 GB,
+Q4_K_M 4.92 GB; Qwen2.5-72B Q4_K_M 47.4 GB).
 
 Families: llama and mistral (GGUF architecture ``llama``), qwen2 (``qwen2``, with q/k/v biases).
 MiniMax-Text-01 is refused with :class:`UnsupportedError`: llama.cpp has no lightning attention.
@@ -46,7 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
 #: bump when the written bytes change, so cached files are rebuilt
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # unchanged by the K-quant types: q4_0/q8_0 files are byte-identical
 
 #: GGUF architecture name per catalog family
 GGUF_ARCH = {"llama": "llama", "mistral": "llama", "qwen2": "qwen2"}
@@ -57,11 +61,19 @@ QUANTS: dict[str, tuple[str, int]] = {
     "q4_0": ("Q4_0", 2),
     "q4_1": ("Q4_1", 3),
     "f16": ("F16", 1),
+    # K-quant mixes: each tensor's type as llama-quantize picks it (engine.sizing.schemes)
+    "q4_k_s": ("Q4_K", 14),
+    "q4_k_m": ("Q4_K", 15),
+    "q5_k_m": ("Q5_K", 17),
+    "q6_k": ("Q6_K", 18),
 }
+#: quants whose per-tensor types come from llama.cpp's mix rules rather than one type for all
+K_MIXES = frozenset({"q4_k_s", "q4_k_m", "q5_k_m", "q6_k"})
 
 #: (weights per block, bytes per block) of the GGML types written here
 BLOCK: dict[str, tuple[int, int]] = {
-    "F32": (1, 4), "F16": (1, 2), "Q8_0": (32, 34), "Q4_0": (32, 18), "Q4_1": (32, 20), "Q6_K": (256, 210),
+    "F32": (1, 4), "F16": (1, 2), "Q8_0": (32, 34), "Q4_0": (32, 18), "Q4_1": (32, 20), "Q5_0": (32, 22),
+    "Q4_K": (256, 144), "Q5_K": (256, 176), "Q6_K": (256, 210),
 }
 
 ALIGNMENT = 32  # GGUF_DEFAULT_ALIGNMENT
@@ -146,6 +158,8 @@ def _tensor_list(arch: Architecture, quant: str) -> list[PlannedTensor]:
         out_type = "Q6_K" if h % 256 == 0 else "Q8_0"
 
     def t(name: str, shape: tuple[int, ...], ggml_type: str) -> PlannedTensor:
+        if quant in K_MIXES and ggml_type != "F32":
+            ggml_type = _mixed_type(arch, quant, name, shape)
         return PlannedTensor(name, shape, ggml_type, _tensor_nbytes(shape, ggml_type))
 
     tensors = [t("token_embd.weight", (arch.vocab_size, h), out_type if arch.tie_embeddings else wtype)]
@@ -174,6 +188,18 @@ def _tensor_list(arch: Architecture, quant: str) -> list[PlannedTensor]:
     if not arch.tie_embeddings:
         tensors.append(t("output.weight", (arch.vocab_size, h), out_type))
     return tensors
+
+
+def _mixed_type(arch: Architecture, quant: str, name: str, shape: tuple[int, ...]) -> str:
+    """The ggml type of one 2-D weight in a K-quant mix, by the sizing module's restatement of
+    llama.cpp's ``llama_tensor_get_type`` (so the file and the size estimate agree)."""
+    from engine.sizing.schemes import gguf_tensor_type
+    from engine.sizing.tensors import TensorSpec
+
+    parts = name.split(".")
+    layer = int(parts[1]) if parts[0] == "blk" else -1
+    category = parts[2] if parts[0] == "blk" else parts[0]
+    return gguf_tensor_type(TensorSpec(name, category, layer, shape[0], shape[1]), quant, arch)
 
 
 # metadata: (key, value, value type name, array item type name or None)
@@ -286,6 +312,18 @@ def _block_pool(ggml_type: str, rng: np.random.Generator) -> np.ndarray:
         d = TARGET_STD / 4.6
         pool[:, 0:2] = np.frombuffer(_fp16_bytes(d), dtype=np.uint8)
         pool[:, 2:4] = np.frombuffer(_fp16_bytes(-7.5 * d), dtype=np.uint8)
+    elif ggml_type == "Q5_0":  # d + qh (4 bytes) + 16 bytes of nibbles; w = d * (q - 16), q in 0..31
+        pool[:, 0:2] = np.frombuffer(_fp16_bytes(TARGET_STD / 9.2), dtype=np.uint8)
+    elif ggml_type in ("Q4_K", "Q5_K"):
+        # d, dmin (fp16), scales[12] (6-bit sub-block scales and mins), then the quants;
+        # w = d * sc * q - dmin * m: every sc = m = 1, dmin centres q (0..15 or 0..31)
+        levels, std_q = (16, 4.6) if ggml_type == "Q4_K" else (32, 9.2)
+        d = TARGET_STD / std_q
+        pool[:, 0:2] = np.frombuffer(_fp16_bytes(d), dtype=np.uint8)
+        pool[:, 2:4] = np.frombuffer(_fp16_bytes(d * (levels - 1) / 2), dtype=np.uint8)
+        pool[:, 4:8] = 1  # sc of sub-blocks 0-3
+        pool[:, 8:12] = 1  # m of sub-blocks 0-3
+        pool[:, 12:16] = 0x11  # sc (low nibble) and m (high nibble) of sub-blocks 4-7
     elif ggml_type == "Q6_K":  # ql[128] qh[64] scales[16] (int8) d (fp16); w = d * scale * (q - 32)
         pool[:, 192:208] = 1
         pool[:, 208:210] = np.frombuffer(_fp16_bytes(TARGET_STD / 18.5), dtype=np.uint8)

@@ -155,8 +155,8 @@ def test_explicit_path_file_or_directory(tmp_path: Path) -> None:
 def test_refusals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(UnsupportedError, match="MiniMax"):
         synthetic_gguf(TINY_MINIMAX, "q4_0")
-    with pytest.raises(UnsupportedError, match="q5_k_m"):
-        plan_gguf(TINY_LLAMA, "q5_k_m")
+    with pytest.raises(UnsupportedError, match="q3_k_m"):
+        plan_gguf(TINY_LLAMA, "q3_k_m")
     import shutil
 
     usage = shutil.disk_usage(tmp_path)
@@ -190,6 +190,30 @@ def test_llama3_8b_sizes_match_public_ggufs() -> None:
     assert len(q8.tensors) == 291
 
 
+def test_k_quant_mixes_follow_llama_quantize() -> None:
+    """Q4_K_M: Q4_K everywhere but Q6_K for the output and for attn_v/ffn_down in the
+    use_more_bits layers; sizes as the public files (Meta-Llama-3-8B Q4_K_M 4.92 GB, Qwen2.5-72B 47.4 GB)."""
+    plan = plan_gguf(LLAMA3_8B, "q4_k_m")
+    types = {t.name: t.ggml_type for t in plan.tensors}
+    assert types["output.weight"] == "Q6_K" and types["token_embd.weight"] == "Q4_K"
+    assert types["blk.0.attn_v.weight"] == "Q6_K" and types["blk.4.attn_v.weight"] == "Q4_K"  # 0 < 32/8 = 4
+    assert types["blk.6.ffn_down.weight"] == "Q6_K" and types["blk.5.ffn_down.weight"] == "Q4_K"  # (6 - 4) % 3 == 2
+    assert types["blk.31.ffn_down.weight"] == "Q6_K" and types["blk.10.attn_q.weight"] == "Q4_K"
+    assert abs(plan.total_bytes / 1e9 - 4.92) < 0.01
+    qwen72 = Architecture(
+        "qwen2", 72_700_000_000, 80, 8192, 64, 8, 128, 29568, 152064, 32768,
+        rope_theta=1e6, rms_norm_eps=1e-6, attention_bias=True,
+    )
+    q = plan_gguf(qwen72, "q4_k_m")
+    assert abs(q.total_bytes / 1e9 - 47.4) < 0.1
+    qt = {t.name: t.ggml_type for t in q.tensors}
+    assert qt["blk.1.ffn_down.weight"] == "Q8_0" and qt["blk.11.ffn_down.weight"] == "Q5_0"  # 29568 % 256 != 0: fallbacks
+    assert qt["blk.3.attn_v.weight"] == "Q6_K" and qt["blk.11.attn_v.weight"] == "Q5_K"  # 70B models bump Q4_K attn_v
+    from engine.sizing import estimate
+
+    assert q.tensor_bytes == pytest.approx(estimate(qwen72, "llama.cpp", "q4_k_m", ctx=4096).weights_gib * 2**30, rel=1e-9)
+
+
 def test_smollm2_plan_matches_the_shipped_file_tensor_by_tensor() -> None:
     from engine.backends.base import WeightsNotFoundError
     from engine.weights import package_file
@@ -219,8 +243,10 @@ def test_72b_q4_0_fits_the_h100_machine_disk() -> None:
 
 @pytest.mark.parametrize(
     "arch,quant",
-    [(TINY_LLAMA, "q4_0"), (TINY_LLAMA, "q8_0"), (TINY_QWEN2, "q4_0"), (TINY_MISTRAL, "q8_0"), (TINY_TIED, "q4_1")],
-    ids=["llama-q4_0", "llama-q8_0", "qwen2-q4_0", "mistral-q8_0", "tied-q4_1"],
+    [(TINY_LLAMA, "q4_0"), (TINY_LLAMA, "q8_0"), (TINY_QWEN2, "q4_0"), (TINY_MISTRAL, "q8_0"), (TINY_TIED, "q4_1"),
+     (TINY_LLAMA, "q4_k_m"), (TINY_QWEN2, "q4_k_m"), (TINY_LLAMA, "q5_k_m")],
+    ids=["llama-q4_0", "llama-q8_0", "qwen2-q4_0", "mistral-q8_0", "tied-q4_1", "llama-q4_k_m", "qwen2-q4_k_m-fallbacks",
+         "llama-q5_k_m"],
 )
 def test_llama_cpp_loads_and_generates(arch: Architecture, quant: str) -> None:
     llama_cpp = pytest.importorskip("llama_cpp")

@@ -107,6 +107,30 @@ class _RunState:
         return self.status == "ok"
 
 
+class _LazyFile:
+    """A text file opened for appending on the first write."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._f: Any = None
+
+    def write(self, text: str) -> None:
+        if self._f is None:
+            self._f = self.path.open("a", encoding="utf-8")
+        self._f.write(text)
+
+    def flush(self) -> None:
+        if self._f is not None:
+            self._f.flush()
+
+    def __enter__(self) -> _LazyFile:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._f is not None:
+            self._f.close()
+
+
 class Session:
     def __init__(self, catalog: Catalog, runs: list[RunSpec], problems: list[Problem], options: SessionOptions, *, sampler: Any = None, grader: Any = None):
         if not runs:
@@ -268,7 +292,7 @@ class Session:
 
         path = Path(self.options.out_dir) / "telemetry.jsonl"
         t0 = time.perf_counter()
-        with path.open("a", encoding="utf-8") as f:
+        with _LazyFile(path) as f:  # created with its first line: no empty file on CPU-only machines
             while not stop.wait(self.options.telemetry_interval_s):
                 snap = self._sampler.latest() if self._sampler is not None else None
                 if snap is None:

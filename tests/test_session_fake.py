@@ -181,3 +181,29 @@ def test_backend_allocator_peak_is_recorded(tmp_path: Path) -> None:
     lines = [json.loads(x) for x in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
     assert lines[0]["torch_peak_allocated_mib"] == 1234.5 and lines[0]["torch_peak_reserved_mib"] == 1234.5
     assert summary["runs"][0]["torch_peak_allocated_mib"] == 1234.5
+
+
+def test_no_telemetry_file_without_gpus(tmp_path: Path) -> None:
+    p = _session(tmp_path, _runs(""), limit=1)
+    p.session().run()
+    assert (tmp_path / "out" / "results.jsonl").exists()
+    assert not (tmp_path / "out" / "telemetry.jsonl").exists()  # the per-GPU series exists only with GPUs
+
+
+def test_telemetry_file_has_each_gpu_and_its_runs(tmp_path: Path) -> None:
+    """With a (FAKE) NVML GPU the session writes the per-GPU time series, naming the runs on it."""
+    from engine.gpu import NvmlSource, Sampler
+    from tests.fake_nvml import FakeGpu, FakeNvml
+
+    p = _session(tmp_path, _runs("settings = { tokens_per_s = 100 }"), limit=2, gpus="none")
+    p.options.telemetry_interval_s = 0.05
+    p.options.assignments = {r.name: [0] for r in p.runs}  # as if the planner put the run on GPU 0
+    sampler = Sampler(interval_s=0.02, source=NvmlSource(FakeNvml([FakeGpu()]))).start()
+    try:
+        p.session(sampler=sampler).run()
+    finally:
+        sampler.stop()
+    lines = [json.loads(x) for x in (tmp_path / "out" / "telemetry.jsonl").read_text().splitlines()]
+    assert lines and all(len(ln["gpus"]) == 1 for ln in lines)
+    assert any(ln["gpus"][0]["runs"] == ["tiny/fake/fake"] for ln in lines)
+    assert lines[0]["gpus"][0]["util_pct"] == 50 and lines[0]["gpus"][0]["label"]

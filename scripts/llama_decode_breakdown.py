@@ -8,7 +8,9 @@ process (so environment variables such as ``GGML_CUDA_DISABLE_GRAPHS`` apply fro
 * ``backend``   ``backend_sampling = true``: the greedy chain runs inside the graph on the GPU;
 * ``nographs``  ``host`` with CUDA graphs disabled (``GGML_CUDA_DISABLE_GRAPHS=1``);
 * ``decode``    a bare loop: ``llama_decode`` + ``llama_synchronize`` per token, no sampling at all
-                (the same token fed back): the GPU's own time per token, the floor for the others.
+                (the same token fed back): the GPU's own time per token, the floor for the others;
+* ``graphopt``  ``backend`` with ``GGML_CUDA_GRAPH_OPT=1`` (independent ops of the graph on
+                concurrent streams, off by default in llama.cpp), and ``decode-graphopt`` likewise.
 
 Each: one warm-up answer, then ``--reps`` fixed-length answers of ``--tokens`` tokens to the same
 Portuguese prompt. Reports median decode tok/s = (n−1)/(t_last − t_first) and ms/token, and the
@@ -88,7 +90,7 @@ def child(args: argparse.Namespace) -> dict:
         "variant": args.variant, "tok_s_median": med, "ms_per_token": 1000.0 / med, "tok_s_all": rates,
         "prompt_tokens": prompt_tokens, "tokens": args.tokens, "reps": args.reps,
         "details": {k: info.details.get(k) for k in ("library", "model_desc", "model_size_bytes", "flash_attn", "n_threads", "sampling", "n_gpu_layers")},
-        "env": {k: os.environ.get(k) for k in ("GGML_CUDA_DISABLE_GRAPHS",)},
+        "env": {k: os.environ.get(k) for k in ("GGML_CUDA_DISABLE_GRAPHS", "GGML_CUDA_GRAPH_OPT")},
     }
     try:
         from engine.gpu import NvmlSource
@@ -125,8 +127,11 @@ def main() -> int:
         env = dict(os.environ)
         if v == "nographs":
             env["GGML_CUDA_DISABLE_GRAPHS"] = "1"
+        if "graphopt" in v:
+            env["GGML_CUDA_GRAPH_OPT"] = "1"
+        base = {"nographs": "host", "graphopt": "backend", "decode-graphopt": "decode"}.get(v, v)
         cmd = [sys.executable, __file__, "--model", args.model, "--quant", args.quant, "--tokens", str(args.tokens),
-               "--reps", str(args.reps), "--device", args.device, "--weights", args.weights, "--variant", "host" if v == "nographs" else v]
+               "--reps", str(args.reps), "--device", args.device, "--weights", args.weights, "--variant", base]
         p = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if p.returncode != 0:
             results.append({"variant": v, "error": (p.stderr.strip().splitlines() or ["?"])[-1]})

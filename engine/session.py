@@ -38,6 +38,8 @@ from engine.problems import Problem
 from engine.results import ResultsWriter, run_summary, write_summary
 
 EventCallback = Callable[[ev.Event], None]
+#: after stop(), how long an answer in flight may take to notice the cancel before its process is killed
+STOP_GRACE_S = 10.0
 
 
 def gpu_type_from_nvml(name: str, total_mib: float | None) -> str | None:
@@ -147,6 +149,7 @@ class Session:
         self._skip_gen = 0  # incremented by skip()
         self._lock = threading.Lock()
         self._inflight: dict[str, Any] = {}
+        self._stop_seen: dict[int, float] = {}
         self._states: dict[str, _RunState] = {}
         self._load_lock = threading.Lock()
         self._callback: EventCallback = lambda e: None
@@ -216,6 +219,20 @@ class Session:
             else:
                 lanes.append((key, [name]))
         return [m for _, m in lanes]
+
+    def _get(self, proc: Any) -> tuple[Any, ...] | None:
+        """The run process's next message, or None after 0.2 s. Once the session is stopping, an
+        answer in flight is cancelled, and a process that has not answered ``STOP_GRACE_S`` later
+        (stuck inside its library) is killed; its exit then arrives as a message."""
+        try:
+            return proc.get(timeout=0.2)
+        except queue.Empty:
+            if self._stop.is_set():
+                proc.cancel.set()
+                since = self._stop_seen.setdefault(id(proc), time.perf_counter())
+                if time.perf_counter() - since > STOP_GRACE_S:
+                    proc.kill()
+            return None
 
     # ---- main -------------------------------------------------------------------------------
     def run(self, callback: EventCallback | None = None) -> dict[str, Any]:
@@ -439,11 +456,8 @@ class Session:
         proc.send((kind, reqs if kind == "generate_batch" else reqs[0]))
         done: list[dict[str, Any]] = []
         while True:
-            try:
-                msg = proc.get(timeout=0.2)
-            except queue.Empty:
-                if self._stop.is_set():
-                    proc.cancel.set()
+            msg = self._get(proc)
+            if msg is None:
                 continue
             if msg[0] == "done":
                 done.append(msg[2])
@@ -456,7 +470,7 @@ class Session:
                 st.status, st.reason = msg[2], msg[3]
                 return None
             elif msg[0] == "exited":
-                st.status, st.reason = "failed", f"{msg[2]} during {what}"
+                st.status, st.reason = ("interrupted", None) if self._stop.is_set() else ("failed", f"{msg[2]} during {what}")
                 return None
 
     def _run_lane(self, lane: list[str], grade_q: queue.Queue[Any]) -> None:
@@ -540,9 +554,8 @@ class Session:
         results: dict[str, dict[str, Any]] = {}
         try:
             while len(results) < len(chunk):
-                try:
-                    msg = proc.get(timeout=0.2)
-                except queue.Empty:
+                msg = self._get(proc)
+                if msg is None:
                     continue
                 kind = msg[0]
                 if kind == "text":
@@ -611,9 +624,8 @@ class Session:
             pass  # the reader will report the exit
         try:
             while True:
-                try:
-                    msg = proc.get(timeout=0.2)
-                except queue.Empty:
+                msg = self._get(proc)
+                if msg is None:
                     continue
                 kind = msg[0]
                 if kind == "text":

@@ -207,3 +207,24 @@ def test_telemetry_file_has_each_gpu_and_its_runs(tmp_path: Path) -> None:
     assert lines and all(len(ln["gpus"]) == 1 for ln in lines)
     assert any(ln["gpus"][0]["runs"] == ["tiny/fake/fake"] for ln in lines)
     assert lines[0]["gpus"][0]["util_pct"] == 50 and lines[0]["gpus"][0]["label"]
+
+
+def test_stop_kills_a_run_process_stuck_in_its_library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    import engine.session
+
+    monkeypatch.setattr(engine.session, "STOP_GRACE_S", 1.0)
+    # generation 1 is the warm-up, 2 the first answer, 3 hangs (ignores the cancel)
+    p = _session(tmp_path, _runs("settings = { hang_after = 2 }"), limit=3)
+    s = p.session()
+    first = threading.Event()
+    t0 = time.perf_counter()
+    timer = threading.Thread(target=lambda: (first.wait(30), time.sleep(0.5), s.stop()), daemon=True)
+    timer.start()
+    summary = s.run(lambda e: first.set() if isinstance(e, ev.ProblemFinished) else None)
+    assert time.perf_counter() - t0 < 20  # not the hour the library would take
+    row = summary["runs"][0]
+    assert row["status"] == "interrupted" and row["problems"] == 1 and summary["interrupted"]
+    lines = (tmp_path / "out" / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 1  # the finished answer is kept

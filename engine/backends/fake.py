@@ -17,6 +17,8 @@ Settings (``[runs.settings]`` in a test models.toml):
   batching      false: generate_batch raises UnsupportedError (default true: one step yields a
                 token for every unfinished sequence, at tokens_per_s steps per second)
   memory_mib    reported as the torch allocator peak of each generation
+  hang_after    after this many generations, the next one blocks for an hour before its first
+                token, deaf to cancellation (a library stuck in C code)
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class ScriptedFakeBackend(Backend):
         "load_s": (int, float),
         "batching": bool,
         "memory_mib": (int, float),
+        "hang_after": int,
     }
 
     def load(self) -> LoadInfo:
@@ -76,6 +79,8 @@ class ScriptedFakeBackend(Backend):
             os._exit(17)
         if "fail_after" in s and self._n > s["fail_after"]:
             raise BackendError(f"{self.run.name}: scripted failure on generation {self._n}")
+        if "hang_after" in s and self._n > s["hang_after"]:
+            time.sleep(3600)
         prompt = " ".join(m["content"] for m in request.messages)
         pieces = _split_tokens(text)
         n = min(len(pieces), request.max_new_tokens)

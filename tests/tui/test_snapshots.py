@@ -51,3 +51,14 @@ def test_summary_after_the_session(snap_compare: Any) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(160, 48), run_before=show)
+
+
+def test_start_screen(snap_compare: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The start screen over the real catalog (relative path, so the picture is the same on every clone)."""
+    from pathlib import Path
+
+    from engine.launch import LaunchRequest
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    app = make_app(request=LaunchRequest(models="models.toml", out="results/snapshot-never-run"), show_summary=False)
+    assert snap_compare(app, terminal_size=(120, 40))

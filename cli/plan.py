@@ -33,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", help="models.toml (default: ./models.toml or the packaged one)")
     parser.add_argument("--ctx", type=int, help=f"context tokens for every run (default: the run's n_ctx setting, "
                         f"the catalog's defaults.n_ctx, or {DEFAULT_CTX})")
+    parser.add_argument("--concurrency", type=int, default=1, metavar="N",
+                        help="size each run for N sequences at once (the KV caches of --batch --concurrency N)")
     parser.add_argument("--no-sharing", action="store_true", help="never put two runs on one GPU in a wave")
     parser.add_argument("--json", action="store_true", help="print JSON")
 
@@ -103,7 +105,8 @@ def estimates_for(catalog: Catalog, runs: list[RunSpec], args: argparse.Namespac
             continue
         arch = model_arch(catalog, r.model)
         ctx = _ctx(args, catalog, r, arch.context_length)
-        out.append((r, estimate(arch, r.backend, r.quant, ctx=ctx, model=r.model, **settings_to_estimate(r))))
+        batch = max(1, int(getattr(args, "concurrency", 1) or 1))
+        out.append((r, estimate(arch, r.backend, r.quant, ctx=ctx, batch=batch, model=r.model, **settings_to_estimate(r))))
     return out
 
 
@@ -139,6 +142,9 @@ def _print(p: Plan, source: str) -> None:
 def run(args: argparse.Namespace, *, catalog: Catalog | None = None, gpus: list[GpuInfo] | None = None) -> int:
     """Run ``quantarena plan``; ``catalog``/``gpus`` replace reading ``--models``/NVML (tests)."""
     try:
+        n = getattr(args, "concurrency", 1)
+        if n is not None and int(n) < 1:
+            raise SizingError(f"--concurrency must be at least 1, got {args.concurrency}")
         catalog = catalog or load_catalog(args.models or default_catalog_path())
         runs = catalog.select(args.runs) if args.runs else list(catalog.runs.values())
         if not runs:

@@ -176,6 +176,7 @@ def test_run_pinned_to_a_gpu_the_machine_lacks(capsys: pytest.CaptureFixture[str
         (["--gpus", "8x80GB"], "cannot read GPUs '8x80GB'"),
         (["--gpus", "8x80GiB", "--runs", "gemma*"], "run glob 'gemma*' matches no run"),
         (["--gpus", "8x80GiB", "--ctx", "9000"], "--ctx 9000 exceeds llama3-8b's context_length 8192"),
+        (["--gpus", "8x80GiB", "--concurrency", "0"], "--concurrency must be at least 1"),
     ],
 )
 def test_bad_input(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -196,3 +197,15 @@ def test_run_ctx_setting_and_catalog_default_are_clipped_to_the_model() -> None:
     runs = [RunSpec("llama3-8b/llama.cpp/q8_0", "llama3-8b", "llama.cpp", "q8_0")]
     [(r, est)] = plan_cli.estimates_for(catalog(runs, {"n_ctx": 32768}), runs, args)
     assert est is not None and est.ctx == 8192
+
+
+def test_concurrency_sizes_every_sequences_kv_cache(capsys: pytest.CaptureFixture[str]) -> None:
+    runs = [RunSpec("llama3-8b/transformers/bf16", "llama3-8b", "transformers", "bf16")]
+    one = plan_cli.estimates_for(catalog(runs), runs, argparse.Namespace(ctx=8192, concurrency=1))[0][1]
+    many = plan_cli.estimates_for(catalog(runs), runs, argparse.Namespace(ctx=8192, concurrency=64))[0][1]
+    assert one is not None and many is not None
+    assert many.kv_cache_gib == pytest.approx(64 * one.kv_cache_gib)  # 1 GiB per 8k-token sequence
+    assert many.weights_gib == one.weights_gib
+    rc, out, _ = call(["--gpus", "1x80GiB", "--runs", "llama3-8b/transformers/bf16", "--ctx", "8192", "--concurrency", "64"],
+                      capsys, catalog(runs))
+    assert rc == ExitCode.OK and "cannot be placed" in out  # 15 GiB of weights + 64 GiB of KV > 80 GiB

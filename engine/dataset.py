@@ -165,15 +165,20 @@ def _load_directory(directory: Path, splits: Sequence[str] | None) -> dict[str, 
     if not directory.is_dir():
         raise DatasetError(f"{directory}: not a directory (expected the folder holding the MATH-PT JSON files)")
     wanted = _check_splits(splits, SPLITS, str(directory))
+    return _read_splits({split: directory / split_file_name(split) for split in SPLITS}, wanted)
+
+
+def _read_splits(paths: dict[str, Path], wanted: Sequence[str]) -> dict[str, list[Problem]]:
+    """Every split file is read (so a broken one is noticed); a broken file of a split that was
+    not asked for is a warning, of one that was, the error."""
     out: dict[str, list[Problem]] = {}
-    for split in SPLITS:
-        path = directory / split_file_name(split)
+    for split, path in paths.items():
         try:
             problems = _read_split_file(path, split)
         except DatasetError as e:
             if split in wanted:
                 raise
-            warnings.warn(DatasetWarning(f"{e} - skipped (split not requested)"), stacklevel=3)
+            warnings.warn(DatasetWarning(f"{e} - skipped (split not requested)"), stacklevel=4)
             continue
         if split in wanted:
             out[split] = problems
@@ -207,22 +212,10 @@ def _load_hub(repo_id: str, splits: Sequence[str] | None) -> dict[str, list[Prob
         hits = sorted(root.rglob(split_file_name(split)))
         if hits:
             found[split] = hits[0]
-    out: dict[str, list[Problem]] = {}
-    for split in SPLITS:
+    for split in wanted:
         if split not in found:
-            if split in wanted:
-                raise DatasetError(f"hf:{repo_id}: no file {split_file_name(split)} in the hub snapshot at {root}")
-            continue
-        try:
-            problems = _read_split_file(found[split], split)
-        except DatasetError as e:
-            if split in wanted:
-                raise
-            warnings.warn(DatasetWarning(f"{e} - skipped (split not requested)"), stacklevel=3)
-            continue
-        if split in wanted:
-            out[split] = problems
-    return out
+            raise DatasetError(f"hf:{repo_id}: no file {split_file_name(split)} in the hub snapshot at {root}")
+    return _read_splits(found, wanted)
 
 
 def _load_builtin(splits: Sequence[str] | None) -> dict[str, list[Problem]]:

@@ -440,19 +440,44 @@ class Session:
             st.batching = False
             st.details = {**st.details, "concurrency": 1, "concurrency_fallback": st.details.get("concurrency_fallback")}
 
+    def _request(self, st: _RunState, problem: Problem, *, cap: int | None = None, problem_id: str | None = None) -> dict[str, Any]:
+        """The generation request for one problem (raises ValueError/KeyError on a bad prompt template)."""
+        from engine.prompts import build_messages
+
+        cap = self.options.max_new_tokens if cap is None else cap
+        fixed = self.options.fixed_length or st.run.synthetic
+        return {
+            "problem_id": problem.id if problem_id is None else problem_id,
+            "messages": build_messages(problem, st.run.prompt), "max_new_tokens": cap,
+            "min_new_tokens": cap if fixed else 0, "seed": self.options.seed, "temperature": self.options.temperature,
+        }
+
+    def _template_failed(self, st: _RunState, e: Exception) -> None:
+        st.status, st.reason = "failed", f"{st.run.name}: prompt template: {e}"
+        self._emit(ev.RunFailed(run=st.run.name, status=st.status, reason=st.reason))
+
+    def _run_ended(self, st: _RunState, msg: tuple[Any, ...], what: str) -> bool:
+        """Handle a "gen_failed" or "exited" message (run marked, RunFailed sent); False for others."""
+        if msg[0] == "gen_failed":
+            st.status, st.reason = msg[2], msg[3]
+        elif msg[0] == "exited":
+            if self._stop.is_set():
+                st.status = "interrupted"
+                return True
+            st.status, st.reason = "failed", f"{msg[2]} while {what}"
+            st.proc = None
+        else:
+            return False
+        self._emit(ev.RunFailed(run=st.run.name, status=st.status, reason=st.reason or ""))
+        return True
+
     def _untimed(self, st: _RunState, proc: Any, kind: str, cap: int, n: int, what: str) -> list[dict[str, Any]] | None:
         """Send ``n`` copies of the first problem (one request, or one batch) and wait for the
         results; None when it failed (run marked) or the backend cannot batch (noted)."""
-        from engine.prompts import build_messages
-
         try:
-            messages = build_messages(self.problems[0], st.run.prompt)
+            reqs = [self._request(st, self.problems[0], cap=cap, problem_id=f"warmup/{i}") for i in range(n)]
         except (ValueError, KeyError):
             return None  # the first real answer reports the template error
-        fixed = self.options.fixed_length or st.run.synthetic
-        reqs = [{"problem_id": f"warmup/{i}", "messages": messages, "max_new_tokens": cap,
-                 "min_new_tokens": cap if fixed else 0, "seed": self.options.seed,
-                 "temperature": self.options.temperature} for i in range(n)]
         proc.send((kind, reqs if kind == "generate_batch" else reqs[0]))
         done: list[dict[str, Any]] = []
         while True:
@@ -525,23 +550,12 @@ class Session:
                             self._answer(st, problem, start + i, total, grade_q)
 
     def _answer_batch(self, st: _RunState, chunk: list[Problem], start: int, total: int, grade_q: queue.Queue[Any]) -> None:
-        from engine.prompts import build_messages
-
         run = st.run
-        fixed = self.options.fixed_length or run.synthetic
-        reqs = []
-        for problem in chunk:
-            try:
-                messages = build_messages(problem, run.prompt)
-            except (ValueError, KeyError) as e:
-                st.status, st.reason = "failed", f"{run.name}: prompt template: {e}"
-                self._emit(ev.RunFailed(run=run.name, status=st.status, reason=st.reason))
-                return
-            reqs.append({
-                "problem_id": problem.id, "messages": messages, "max_new_tokens": self.options.max_new_tokens,
-                "min_new_tokens": self.options.max_new_tokens if fixed else 0, "seed": self.options.seed,
-                "temperature": self.options.temperature,
-            })
+        try:
+            reqs = [self._request(st, problem) for problem in chunk]
+        except (ValueError, KeyError) as e:
+            self._template_failed(st, e)
+            return
         for i, problem in enumerate(chunk):
             self._emit(ev.ProblemStarted(run=run.name, problem_id=problem.id, position=start + i, total=total))
         by_id = {p.id: p for p in chunk}
@@ -565,27 +579,17 @@ class Session:
                 elif kind == "batch_unsupported":
                     st.batching = False
                     st.details = {**st.details, "concurrency": 1, "concurrency_fallback": msg[1]}
-                    with self._lock:
-                        self._inflight.pop(run.name, None)
-                    for i, problem in enumerate(chunk):
-                        if st.alive and not self._stop.is_set():
-                            self._answer(st, problem, start + i, total, grade_q)
-                    return
-                elif kind == "gen_failed":
-                    st.status, st.reason = msg[2], msg[3]
-                    self._emit(ev.RunFailed(run=run.name, status=st.status, reason=st.reason))
-                    return
-                elif kind == "exited":
-                    if self._stop.is_set():
-                        st.status = "interrupted"
-                        return
-                    st.status, st.reason = "failed", f"{msg[2]} while answering a batch of {len(chunk)} from {chunk[0].id}"
-                    self._emit(ev.RunFailed(run=run.name, status=st.status, reason=st.reason))
-                    st.proc = None
+                    break
+                elif self._run_ended(st, msg, f"answering a batch of {len(chunk)} from {chunk[0].id}"):
                     return
         finally:
             with self._lock:
                 self._inflight.pop(run.name, None)
+        if not st.batching:  # the backend cannot batch: the same problems one at a time
+            for i, problem in enumerate(chunk):
+                if st.alive and not self._stop.is_set():
+                    self._answer(st, problem, start + i, total, grade_q)
+            return
         first = next(iter(results.values()))
         batch = first["batch"]
         tele = self._sampler.window(batch["t_submit"], batch["t_end"], pid=proc.pid, gpus=st.gpus) if self._sampler else {}
@@ -601,27 +605,17 @@ class Session:
         grade_q.put((st, problem, rec))
 
     def _answer(self, st: _RunState, problem: Problem, pos: int, total: int, grade_q: queue.Queue[Any]) -> None:
-        from engine.prompts import build_messages
-
         run = st.run
         try:
-            messages = build_messages(problem, run.prompt)
+            req = self._request(st, problem)
         except (ValueError, KeyError) as e:
-            st.status, st.reason = "failed", f"{run.name}: prompt template: {e}"
-            self._emit(ev.RunFailed(run=run.name, status=st.status, reason=st.reason))
+            self._template_failed(st, e)
             return
-        fixed = self.options.fixed_length or run.synthetic
-        req = {
-            "problem_id": problem.id, "messages": messages, "max_new_tokens": self.options.max_new_tokens,
-            "min_new_tokens": self.options.max_new_tokens if fixed else 0, "seed": self.options.seed,
-            "temperature": self.options.temperature,
-        }
         self._emit(ev.ProblemStarted(run=run.name, problem_id=problem.id, position=pos, total=total))
         proc = st.proc
         with self._lock:
             self._inflight[run.name] = proc
-        if not proc.send(("generate", req)):
-            pass  # the reader will report the exit
+        proc.send(("generate", req))  # if the process is gone, its reader reports "exited"
         try:
             while True:
                 msg = self._get(proc)
@@ -632,22 +626,11 @@ class Session:
                     self._emit(ev.TokenText(run=run.name, problem_id=msg[1], text=msg[2], tokens_out=msg[3], elapsed_s=msg[4]))
                 elif kind == "done":
                     result = msg[2]
-                    rec = self._measure(st, problem, result)
                     if result["finish_reason"] == "skipped" and self._stop.is_set():
                         return  # stopping: an unfinished answer is not a result
-                    grade_q.put((st, problem, rec))
+                    grade_q.put((st, problem, self._measure(st, problem, result)))
                     return
-                elif kind == "gen_failed":
-                    st.status, st.reason = msg[2], msg[3]
-                    self._emit(ev.RunFailed(run=run.name, status=st.status, reason=st.reason))
-                    return
-                elif kind == "exited":
-                    if self._stop.is_set():
-                        st.status = "interrupted"
-                        return
-                    st.status, st.reason = "failed", f"{msg[2]} while answering {problem.id}"
-                    self._emit(ev.RunFailed(run=run.name, status=st.status, reason=st.reason))
-                    st.proc = None
+                elif self._run_ended(st, msg, f"answering {problem.id}"):
                     return
         finally:
             with self._lock:

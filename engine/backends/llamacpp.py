@@ -370,16 +370,30 @@ class LlamaCppBackend(Backend):
             lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_greedy())
         return chain
 
+    def _samplers(self, request: GenerationRequest) -> tuple[Any, Any, list[Any]]:
+        """(chain while min_new_tokens bans end-of-generation or None, chain afterwards, the chains
+        to free when the answer ends)."""
+        banned = self._make_sampler(request, ban_eog=True) if request.min_new_tokens > 0 else None
+        free = self._make_sampler(request, ban_eog=False)
+        return banned, free or self._sampler_greedy, [c for c in (banned, free) if c is not None]
+
+    def _budget(self, n_prompt: int, request: GenerationRequest, which: str = "prompt") -> int:
+        """Tokens this answer may generate in its sequence's context window."""
+        if n_prompt >= self._n_ctx:
+            raise BackendError(f"{self.run.name}: {which} of {n_prompt} tokens does not fit n_ctx={self._n_ctx}")
+        return min(request.max_new_tokens, self._n_ctx - n_prompt)
+
+    def _piece(self, tok: int, buf: Any, decoder: Any) -> str:
+        """The text of one token (an incomplete UTF-8 sequence waits in ``decoder``)."""
+        n = self._lib.llama_token_to_piece(self._vocab, tok, buf, 256, 0, False)
+        return decoder.decode(buf.raw[:n] if n >= 0 else b"")
+
     def _decode_loop(self, ids: list[int], request: GenerationRequest, stream: TokenStream) -> Iterator[Token]:
         lib, ctx, vocab = self._lib, self._ctx, self._vocab
         lib.llama_memory_clear(lib.llama_get_memory(ctx), True)
         n_prompt = len(ids)
-        if n_prompt >= self._n_ctx:
-            raise BackendError(f"{self.run.name}: prompt of {n_prompt} tokens does not fit n_ctx={self._n_ctx}")
-        budget = min(request.max_new_tokens, self._n_ctx - n_prompt)
-        banned = self._make_sampler(request, ban_eog=True) if request.min_new_tokens > 0 else None
-        free = self._make_sampler(request, ban_eog=False)
-        free_chain = free or self._sampler_greedy
+        budget = self._budget(n_prompt, request)
+        banned, free_chain, owned = self._samplers(request)
         lib.llama_sampler_reset(free_chain)
 
         def chain_for(i: int) -> Any:
@@ -407,9 +421,7 @@ class LlamaCppBackend(Backend):
                 if lib.llama_vocab_is_eog(vocab, tok):
                     stream.finish_reason = "stop"
                     return
-                n = lib.llama_token_to_piece(vocab, tok, buf, 256, 0, False)
-                piece = buf.raw[:n] if n >= 0 else b""
-                yield Token(decoder.decode(piece), tok)
+                yield Token(self._piece(tok, buf, decoder), tok)
                 if i + 1 < budget:
                     one[0] = tok
                     if backend and chain_for(i + 1) is not chain:
@@ -420,9 +432,8 @@ class LlamaCppBackend(Backend):
         finally:
             if backend:
                 lib.llama_set_sampler(ctx, 0, None)  # detach before the chains are freed
-            for ch in (banned, free):
-                if ch is not None:
-                    lib.llama_sampler_free(ch)
+            for ch in owned:
+                lib.llama_sampler_free(ch)
 
     def generate_batch(self, requests: list[GenerationRequest]) -> BatchStream:
         """Parallel sequences in one context (as llama-server's slots / llama-batched-bench):
@@ -442,17 +453,13 @@ class LlamaCppBackend(Backend):
         lib, ctx, vocab = self._lib, self._ctx, self._vocab
         n = len(prompts)
         lib.llama_memory_clear(lib.llama_get_memory(ctx), True)
-        for s, ids in enumerate(prompts):
-            if len(ids) >= self._n_ctx:
-                raise BackendError(f"{self.run.name}: prompt {s} of {len(ids)} tokens does not fit n_ctx={self._n_ctx}")
-        budgets = [min(r.max_new_tokens, self._n_ctx - len(p)) for r, p in zip(requests, prompts, strict=True)]
-        chains: list[Any] = []
+        budgets = [self._budget(len(p), r, f"prompt {s}") for s, (r, p) in enumerate(zip(requests, prompts, strict=True))]
+        chains: list[tuple[Any, Any]] = []
         owned: list[Any] = []
         for r in requests:
-            banned = self._make_sampler(r, ban_eog=True) if r.min_new_tokens > 0 else None
-            free = self._make_sampler(r, ban_eog=False)
-            owned += [c for c in (banned, free) if c is not None]
-            chains.append((banned, free or self._sampler_greedy))
+            banned, free, mine = self._samplers(r)
+            chains.append((banned, free))
+            owned += mine
         n_batch = int(lib.llama_n_batch(ctx))
         batch = lib.llama_batch_init(max(n_batch, n), 0, 1)
         stream.finish_reasons = ["length"] * n
@@ -484,7 +491,7 @@ class LlamaCppBackend(Backend):
             buf = ctypes.create_string_buffer(256)
             pos = [len(p) for p in prompts]
             active: list[int] = []
-            pending: dict[int, int] = {}  # seq -> index of its logits in the last batch
+            pending: dict[int, int] = {}  # seq -> its last sampled token, the input of its next step
 
             def sample(s: int, idx: int) -> int:
                 return int(lib.llama_sampler_sample(chain_of(s), ctx, idx))
@@ -494,10 +501,8 @@ class LlamaCppBackend(Backend):
                 if lib.llama_vocab_is_eog(vocab, tok):
                     stream.finish_reasons[s] = "stop"
                     return None
-                k = lib.llama_token_to_piece(vocab, tok, buf, 256, 0, False)
-                piece = buf.raw[:k] if k >= 0 else b""
                 n_out[s] += 1
-                return Token(decoders[s].decode(piece), tok)
+                return Token(self._piece(tok, buf, decoders[s]), tok)
 
             # prefill: each prompt into its own sequence, in chunks of n_batch; its first token at once
             for s, ids in enumerate(prompts):

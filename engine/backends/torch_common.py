@@ -593,7 +593,7 @@ class TorchBackend(Backend):
                 if temperature > 0:
                     generator = torch.Generator(device=out.logits.device)
                     generator.manual_seed(int(requests[0].seed))
-                tokens = self._pick_rows(out.logits[:, -1, :], [0 < m for m in mins], temperature, generator)
+                tokens = self._pick(out.logits[:, -1, :], [0 < m for m in mins], temperature, generator)
                 position = torch.tensor([[len(p)] for p in prompts], dtype=torch.long, device=dev)
             n_out = [0] * n
             done = [False] * n
@@ -620,30 +620,28 @@ class TorchBackend(Backend):
                     out = step(input_ids=tokens.view(n, 1).to(dev), attention_mask=mask, position_ids=position,
                                past_key_values=cache, use_cache=True, logits_to_keep=1)
                     position.add_(1)
-                    tokens = self._pick_rows(out.logits[:, -1, :], [n_out[i] < mins[i] for i in range(n)], temperature, generator)
+                    tokens = self._pick(out.logits[:, -1, :], [n_out[i] < mins[i] for i in range(n)], temperature, generator)
         except BaseException as e:
             if self._is_oom(e):
                 raise OutOfMemoryError(self._oom_message(f"generating a batch of {n} (longest prompt {longest} tokens)")) from None
             raise
 
-    def _pick_rows(self, logits: Any, ban_stop: list[bool], temperature: float, generator: Any) -> Any:
-        """Next token per row ([n] tensor); rows with ``ban_stop`` cannot pick a stop token."""
-        if self._stop_ids and any(ban_stop):
-            idx = self._stop_index_on(logits.device)
-            rows = self._torch.tensor([i for i, b in enumerate(ban_stop) if b], dtype=self._torch.long, device=logits.device)
-            sub = logits.index_select(0, rows)
-            sub.index_fill_(-1, idx, float("-inf"))
-            logits.index_copy_(0, rows, sub)
-        if temperature <= 0:
-            return logits.argmax(dim=-1)
-        probs = self._torch.softmax(logits.float() / temperature, dim=-1)
-        return self._torch.multinomial(probs, 1, generator=generator).view(-1)
+    def _pick(self, logits: Any, ban_stop: bool | list[bool], temperature: float, generator: Any) -> Any:
+        """The next token id of each row ([n] tensor): argmax, or a seeded sample at ``temperature``.
 
-    def _pick(self, logits: Any, ban_stop: bool, temperature: float, generator: Any) -> Any:
-        """The next token id as a 1-element tensor: argmax, or a seeded sample at ``temperature``."""
+        ``ban_stop`` (for every row, or a list with one flag per row) keeps rows from picking a
+        stop token (fixed-length decoding). The logits are this step's own output: masking in
+        place is safe.
+        """
         torch = self._torch
-        if ban_stop and self._stop_ids:  # logits are this step's own output: masking in place is safe
-            logits.index_fill_(-1, self._stop_index_on(logits.device), float("-inf"))
+        rows = [ban_stop] * logits.shape[0] if isinstance(ban_stop, bool) else ban_stop
+        if self._stop_ids and any(rows):
+            idx = self._stop_index_on(logits.device)
+            if all(rows):
+                logits.index_fill_(-1, idx, float("-inf"))
+            else:
+                which = torch.tensor([i for i, b in enumerate(rows) if b], dtype=torch.long, device=logits.device)
+                logits.index_copy_(0, which, logits.index_select(0, which).index_fill_(-1, idx, float("-inf")))
         if temperature <= 0:
             return logits.argmax(dim=-1)
         probs = torch.softmax(logits.float() / temperature, dim=-1)

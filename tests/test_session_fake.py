@@ -142,6 +142,10 @@ def test_concurrency_answers_in_batches_and_reports_aggregate_beside_single_stre
     assert row["concurrency"] == 2 and row["batches"] == 3
     ref = row["details"]["single_stream"]
     assert ref["tokens_out"] == 7 and ref["e2e_tok_s"] == row["single_stream_tok_s"] > 0
+    # aggregate = all batches' tokens / all batches' wall time, each batch counted once
+    walls = {ln["batch_id"]: (ln["batch_tokens_out"], ln["batch_wall_s"]) for ln in lines}
+    assert sorted(n for n, _ in walls.values()) == [7, 14, 14]
+    assert row["aggregate_tok_s"] == pytest.approx(sum(n for n, _ in walls.values()) / sum(w for _, w in walls.values()))
     # a fake step yields one token per sequence: two sequences per step ≈ twice the tokens per second
     assert row["aggregate_tok_s"] > 1.3 * row["single_stream_tok_s"]
     assert row["throughput_speedup"] == pytest.approx(row["aggregate_tok_s"] / row["single_stream_tok_s"])

@@ -65,12 +65,12 @@ def missing_modules(modules: tuple[str, ...]) -> list[str]:
 
 
 def probe_run(catalog: Catalog, backend_id: str) -> RunSpec | None:
-    """The run the doctor checks a backend with: its first default CPU-capable run in the catalog
-    (the embedded model's, in the packaged catalog), else its first CPU-capable run."""
-    runs = [r for r in catalog.runs.values() if r.backend == backend_id and not r.device.startswith("cuda") and not r.synthetic]
-    for r in runs:
-        if r.default:
-            return r
+    """The run the doctor checks a backend with: its first default CPU-capable run with real
+    weights (the embedded model's, in the packaged catalog), else its first CPU-capable run (a
+    synthetic one last: a catalog of random-weight runs is still checked)."""
+    runs = [r for r in catalog.runs.values() if r.backend == backend_id and not r.device.startswith("cuda")]
+    # real weights first (the embedded model), the default selection first; synthetic ones last
+    runs.sort(key=lambda r: (r.synthetic, not r.default))
     return runs[0] if runs else None
 
 

@@ -10,6 +10,7 @@ NAME=$1; RUNS=$2; L=$3; N=$4; shift 4
 source scripts/gpu_setup.sh > "$OUT/setup-$NAME.log" 2>&1 || { tail -20 "$OUT/setup-$NAME.log"; exit 1; }
 R=/root/res/$NAME; mkdir -p /root/res
 ds=builtin; [ -d .gpu/mathpt ] && ds=.gpu/mathpt
-python3 -m cli.main --batch --synthetic --quiet --runs "$RUNS" --dataset "$ds" --split ptbr_multiple_choice \
-    --limit "$L" --max-new-tokens "$N" --out "$R" "$@" 2>&1 | tail -40
+# SECONDS_MAX (default 540) bounds the session: Ctrl-C-like stop, the answers already written are kept
+timeout -s INT "${SECONDS_MAX:-540}" python3 -m cli.main --batch --synthetic --quiet --runs "$RUNS" --dataset "$ds" \
+    --split ptbr_multiple_choice --limit "$L" --max-new-tokens "$N" --out "$R" "$@" 2>&1 | tail -40
 tar czf "$OUT/$NAME.tgz" -C /root/res "$NAME"

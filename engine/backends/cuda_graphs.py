@@ -59,8 +59,11 @@ class DecodeGraphs:
         return self.reason is None
 
     def reset(self) -> None:
-        """Forget every graph (the static cache they point into was replaced)."""
+        """Forget every graph (the static cache they point into was replaced). Their memory pool
+        goes with them: a capture into a pool whose graphs were all freed trips the caching
+        allocator's ``use_count > 0`` assert (seen with torch 2.11 on an H200), so a fresh one."""
         self.graphs.clear()
+        self.pool = self.torch.cuda.graph_pool_handle()
 
     def describe(self) -> str:
         if self.reason is not None:

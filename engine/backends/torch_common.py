@@ -85,6 +85,8 @@ WARMUP_MESSAGES = [{"role": "user", "content": "Quanto é 2 + 2?"}]
 WARMUP_TOKENS = 4
 #: static caches are sized in steps of this many tokens, so nearby lengths reuse one cache
 STATIC_CACHE_STEP = 256
+#: ... and in steps of this many with ``graphs = true`` (MATH-PT prompt + answer fits one: one capture)
+GRAPHS_CACHE_STEP = 1024
 
 
 @dataclass
@@ -500,7 +502,9 @@ class TorchBackend(Backend):
         if self._static_cache is None or needed > self._static_len or batch != self._static_batch:
             from transformers import StaticCache
 
-            size = -(-needed // STATIC_CACHE_STEP) * STATIC_CACHE_STEP
+            # with CUDA graphs, larger steps: a new cache length is a new capture
+            step = GRAPHS_CACHE_STEP if self._graphs is not None else STATIC_CACHE_STEP
+            size = -(-needed // step) * step
             self._static_cache = None
             if self._graphs is not None:
                 self._graphs.reset()  # they point into the old cache's tensors

@@ -11,6 +11,7 @@ the decode tok/s of each (small model: only the match matters here). Run on the 
 from __future__ import annotations
 
 import json
+import os
 import time
 
 from engine.backends.base import GenerationRequest
@@ -20,6 +21,8 @@ from engine.catalog import Architecture, ModelSpec, RunSpec
 ARCH = Architecture("llama", 0, 4, 1024, 8, 2, 128, 2816, 49152, 2048, tie_embeddings=False)
 VARIANTS = [("transformers", "bf16"), ("quanto", "int4"), ("quanto", "int8"), ("bitsandbytes", "nf4"), ("bitsandbytes", "int8"),
             ("torchao", "int4"), ("torchao", "int8"), ("torchao", "float8")]
+if os.environ.get("VARIANTS"):  # e.g. VARIANTS=transformers/bf16,quanto/int4
+    VARIANTS = [tuple(v.split("/")) for v in os.environ["VARIANTS"].split(",")]  # type: ignore[misc]
 PROMPTS = ["Quanto é 12 + 30? Explique.", "Qual é a área de um quadrado de lado 7?", "Resolva 3x + 5 = 20."]
 N = 48
 

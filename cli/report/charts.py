@@ -48,7 +48,7 @@ def run_order(rows: list[dict[str, Any]]) -> list[str]:
                                                           str(r.get("tag") or ""), str(r.get("folder"))))]
 
 
-def _color(rows: list[dict[str, Any]]) -> alt.Color:
+def engine_color(rows: list[dict[str, Any]]) -> alt.Color:
     engines = sorted({str(r.get("backend")) for r in rows})
     palette = ["#8c564b", "#e377c2", "#17becf", "#bcbd22"]
     rng = [ENGINE_COLORS.get(e) or palette[i % len(palette)] for i, e in enumerate(engines)]
@@ -99,7 +99,7 @@ def pareto_chart(rows: list[dict[str, Any]], metric: str) -> Any | None:
     x = alt.X("decode_tok_s_p50:Q", title="decode tok/s (p50, log scale)", scale=alt.Scale(type="log"))
     y = alt.Y("y:Q", title=title, scale=alt.Scale(domain=[0, 100]))
     points = base.mark_point(filled=True, size=90).encode(
-        x=x, y=y, color=_color(pts), shape=alt.Shape("front:N", title="", scale=alt.Scale(domain=["on the Pareto front", "dominated"], range=["diamond", "circle"])),
+        x=x, y=y, color=engine_color(pts), shape=alt.Shape("front:N", title="", scale=alt.Scale(domain=["on the Pareto front", "dominated"], range=["diamond", "circle"])),
         opacity=alt.condition(pick, alt.value(0.95), alt.value(0.15)),
         tooltip=_tooltip(("y", title, ".1f"), ("decode_tok_s_p50", "decode tok/s p50", ".1f"),
                          ("graded", "graded answers", "d"), ("front", "Pareto", "")),
@@ -129,9 +129,9 @@ def spread_chart(rows: list[dict[str, Any]], field: str, title: str, unit: str, 
     base = alt.Chart(alt.Data(values=data))
     rule = base.mark_rule(strokeWidth=2).encode(
         x=alt.X(f"{p10}:Q", title=f"{title} ({unit}; p50, bar p10–p90{', log scale' if log else ''})", scale=xs),
-        x2=f"{p90}:Q", y=y, color=_color(pts), opacity=alt.condition(pick, alt.value(0.6), alt.value(0.1)))
+        x2=f"{p90}:Q", y=y, color=engine_color(pts), opacity=alt.condition(pick, alt.value(0.6), alt.value(0.1)))
     point = base.mark_point(filled=True, size=70).encode(
-        x=alt.X(f"{p50}:Q", scale=xs), y=y, color=_color(pts),
+        x=alt.X(f"{p50}:Q", scale=xs), y=y, color=engine_color(pts),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.15)),
         tooltip=_tooltip((p50, f"{title} p50", ".3g"), (p10, "p10", ".3g"), (p90, "p90", ".3g")),
     ).add_params(pick)
@@ -176,7 +176,7 @@ def vram_chart(rows: list[dict[str, Any]], order: list[str] | None = None) -> An
     base = alt.Chart(alt.Data(values=data))
     bars = base.transform_filter("isValid(datum.measured_gib)").mark_bar(height=ROW_PX * 0.6).encode(
         x=alt.X("measured_gib:Q", title="peak GPU memory (GiB = 2^30 bytes): bar measured, black tick the sizing estimate"),
-        y=y, color=_color(rows), opacity=alt.condition(pick, alt.value(0.85), alt.value(0.15)), tooltip=tips,
+        y=y, color=engine_color(rows), opacity=alt.condition(pick, alt.value(0.85), alt.value(0.15)), tooltip=tips,
     ).add_params(pick)
     ticks = base.transform_filter("isValid(datum.estimate_gib)").mark_tick(color="black", thickness=3, size=ROW_PX * 0.9).encode(
         x="estimate_gib:Q", y=y, tooltip=tips)
@@ -194,7 +194,7 @@ def energy_chart(rows: list[dict[str, Any]], order: list[str] | None = None) -> 
     return alt.Chart(alt.Data(values=data)).mark_point(filled=True, size=80).encode(
         x=alt.X("j_per_token:Q", title="energy per generated token (J/token, log scale)", scale=alt.Scale(type="log")),
         y=alt.Y("key:N", title=None, sort=keys, axis=alt.Axis(labelLimit=420)),
-        color=_color(pts), opacity=alt.condition(pick, alt.value(1.0), alt.value(0.15)),
+        color=engine_color(pts), opacity=alt.condition(pick, alt.value(1.0), alt.value(0.15)),
         tooltip=_tooltip(("j_per_token", "J/token", ".3f"), ("gpu_util_pct_mean", "GPU util % (mean)", ".0f"),
                          ("decode_tok_s_p50", "decode tok/s p50", ".1f")),
     ).add_params(pick).properties(width=520, height=ROW_PX * len(keys), title="energy per token")
@@ -263,8 +263,12 @@ def comparison_chart(rows: list[dict[str, Any]]) -> Any | None:
     ).properties(width=520, height=ROW_PX * len(data))
 
 
+#: validate specs against the Vega-Lite schema (jsonschema: ~0.4 s a chart); the tests turn it on
+VALIDATE = False
+
+
 def to_spec(chart: Any) -> dict[str, Any]:
-    spec: dict[str, Any] = chart.to_dict()
+    spec: dict[str, Any] = chart.to_dict(validate=VALIDATE)
     return spec
 
 
@@ -284,11 +288,39 @@ def to_svg(chart: Any) -> str:
 
 
 def javascript_bundle() -> str:
-    """Vega + Vega-Lite + vega-embed as one script that defines ``vegaEmbed`` globally (from vl-convert)."""
+    """Vega + Vega-Lite + vega-embed as one script that defines ``vegaEmbed`` globally (from vl-convert).
+
+    Bundling takes vl-convert 1.5 s or more, so the result is kept in the user's cache folder
+    (``$XDG_CACHE_HOME/quantarena``, else ``~/.cache/quantarena``), one file per vl-convert and
+    Vega-Lite version; a cache that cannot be written is skipped."""
+    import importlib.metadata
+    import os
+    from pathlib import Path
+
     import vl_convert as vlc
 
     major_minor = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
     known = vlc.get_vegalite_versions()
+    version = major_minor if major_minor in known else known[-1]
+    try:
+        vlc_version = importlib.metadata.version("vl-convert-python")
+    except importlib.metadata.PackageNotFoundError:
+        vlc_version = "unknown"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "quantarena" / \
+        f"vega-embed-bundle-vlc{vlc_version}-vl{version}.js"
+    try:
+        text = cache.read_text(encoding="utf-8")
+        if text:
+            return text
+    except OSError:
+        pass
     # the default snippet (no snippet) assigns vegaEmbed, vegaLite and vega to window
-    js: str = vlc.javascript_bundle(vl_version=major_minor if major_minor in known else known[-1])  # type: ignore[call-arg]
+    js: str = vlc.javascript_bundle(vl_version=version)  # type: ignore[call-arg]
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(js, encoding="utf-8")
+        tmp.replace(cache)
+    except OSError:
+        pass
     return js

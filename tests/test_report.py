@@ -181,6 +181,24 @@ def test_truncated_results_jsonl_uses_the_complete_lines(sessions: tuple[Path, P
     assert "last line is incomplete" in (tmp_path / "k.html").read_text(encoding="utf-8")
 
 
+def test_summary_only_and_malformed_summary_folders(sessions: tuple[Path, Path], tmp_path: Path) -> None:
+    from cli.report.folders import load_folder
+    from cli.report.tables import run_rows
+
+    only = tmp_path / "only-summary"
+    only.mkdir()
+    shutil.copy(sessions[0] / "summary.json", only / "summary.json")
+    folder = load_folder(only)
+    assert any("no results.jsonl" in w for w in folder.warnings)
+    rows = run_rows([folder])
+    assert len(rows) == 2 and all(r["decode_tok_s_p50"] is not None and r["decode_tok_s_p10"] is None for r in rows)
+    bad = tmp_path / "bad-summary"
+    shutil.copytree(sessions[0], bad)
+    (bad / "summary.json").write_text('{"runs": [')
+    folder = load_folder(bad)
+    assert any("summary.json: not valid JSON" in w for w in folder.warnings) and len(run_rows([folder])) == 2
+
+
 def test_older_folder_shows_missing_fields_as_na(sessions: tuple[Path, Path], tmp_path: Path) -> None:
     from cli.report.folders import load_folder
     from cli.report.page import runs_table
@@ -324,7 +342,8 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
 
     if find_chromium() is None:
         pytest.skip("Chromium is not installed (apt-get install chromium)")
-    result = render(report / "r.html", tmp_path / "shot.png", height=1600)
+    result = render(report / "r.html", tmp_path / "shot.png", height=1600, fragment="answer-0")
     assert result.ok(), result.summary()
+    assert "passo passo" in result.answer_text and "\\boxed{" in result.answer_text  # the panel opened answer 0
     assert result.charts_total >= 5 and result.svg_marks >= result.charts_total
     assert result.coloured_pixels > 2000, result.summary()  # drawn, coloured marks; a blank page has none

@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import zlib
 from dataclasses import dataclass
+from html import unescape as html_unescape
 from pathlib import Path
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
@@ -36,6 +37,7 @@ class RenderResult:
     svg_marks: int
     screenshot: Path | None
     coloured_pixels: int
+    answer_text: str = ""  # the answer panel's text (opened by ``#answer-N``)
 
     def ok(self) -> bool:
         return self.charts_total > 0 and self.charts_rendered == self.charts_total and self.chart_errors == 0
@@ -63,12 +65,13 @@ def _chromium(binary: str, args: list[str], timeout: float) -> subprocess.Comple
 
 
 def render(html: Path, screenshot: Path | None = None, *, width: int = 1400, height: int = 2400,
-           budget_ms: int = 20000, timeout: float = 180) -> RenderResult:
-    """Load ``html`` in headless Chromium; count what rendered and save ``screenshot`` (PNG)."""
+           budget_ms: int = 20000, timeout: float = 180, fragment: str = "") -> RenderResult:
+    """Load ``html`` (``#fragment`` appended) in headless Chromium; count what rendered and save
+    ``screenshot`` (PNG)."""
     binary = find_chromium()
     if binary is None:
         raise BrowserError("no Chromium found (apt-get install chromium, or set QUANTARENA_CHROMIUM)")
-    url = Path(html).resolve().as_uri()
+    url = Path(html).resolve().as_uri() + (f"#{fragment}" if fragment else "")
     common = [f"--window-size={width},{height}", f"--virtual-time-budget={budget_ms}"]
     dom = _chromium(binary, [*common, "--dump-dom", url], timeout)
     if dom.returncode != 0 or "<body" not in dom.stdout:
@@ -86,7 +89,9 @@ def render(html: Path, screenshot: Path | None = None, *, width: int = 1400, hei
         if r.returncode != 0 or not shot.is_file():
             raise BrowserError(f"{binary} --screenshot failed ({r.returncode}): {r.stderr.strip()[-300:]}")
         coloured = coloured_pixels(shot.read_bytes())
-    return RenderResult(rendered, total, int(e[1]) if e else 0, marks, shot, coloured)
+    answer = re.search(r"<div id=\"answer\"[^>]*>.*?<pre>(.*?)</pre>", dom.stdout, re.S)
+    return RenderResult(rendered, total, int(e[1]) if e else 0, marks, shot, coloured,
+                        html_unescape(answer[1]) if answer else "")
 
 
 def coloured_pixels(png: bytes, min_saturation: int = 60) -> int:

@@ -3,7 +3,8 @@ inlined, so the file opens offline and can be mailed or committed.
 
 Charts are rendered in the browser by the Vega bundle that vl-convert ships (no ``http(s)``
 script or link); ``data-charts="N/M"`` on ``<body>`` says how many of the M charts rendered (the
-headless-Chromium check reads it). A cell of the verdict grid opens that answer's text below it.
+headless-Chromium check reads it). A cell of the verdict grid opens that answer's text below it, and
+``#answer-N`` in the address opens answer N (the N-th line of the answer table) on load.
 """
 
 from __future__ import annotations
@@ -168,7 +169,7 @@ td.faster{color:#2e7d32;font-weight:600}td.slower{color:#c62828;font-weight:600}
 table.env th{width:260px}
 """
 
-SCRIPT = """
+SCRIPT = r"""
 (function(){
   const total = Object.keys(SPECS).length;
   let done = 0, failed = 0;
@@ -187,13 +188,17 @@ SCRIPT = """
     }
     box.querySelector("pre").textContent = a.response || "";
   };
+  const m = location.hash.match(/^#answer-(\d+)$/);
+  if (m) show(Number(m[1]));
   for (const [id, spec] of Object.entries(SPECS)) {
     vegaEmbed("#" + id, spec, {renderer: "svg", actions: {export: true, source: false, compiled: false, editor: false}})
       .then((res) => {
         done++; mark();
         if (id === "c-verdicts") {
           res.view.addEventListener("click", (ev, item) => {
-            if (item && item.datum && item.datum.answer_idx !== undefined) show(item.datum.answer_idx);
+            if (item && item.datum && item.datum.answer_idx !== undefined) {
+              history.replaceState(null, "", "#answer-" + item.datum.answer_idx); show(item.datum.answer_idx);
+            }
           });
         }
       })
@@ -235,7 +240,7 @@ def build_page(folders: list[ResultsFolder], rows: list[dict[str, Any]], answers
     if warnings:
         body.append("<h2 id=warnings>Warnings</h2><ul class=warnings>" + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul>")
 
-    def chart_section(cid: str, heading: str, chart: Any | None, note: str, missing: str) -> None:
+    def chart_section(cid: str, heading: str, chart: Any | None, note: str, missing: str, field: str = "") -> None:
         body.append(f"<h2 id='{cid}-h'>{esc(heading)}</h2>")
         if note:
             body.append(f"<p class=note>{note}</p>")
@@ -244,6 +249,9 @@ def build_page(folders: list[ResultsFolder], rows: list[dict[str, Any]], answers
             return
         specs[cid] = charts.to_spec(chart)
         body.append(f"<div class=chart id='{cid}'></div>")
+        absent = [r["key"] for r in rows if field and r.get(field) is None]
+        if absent:
+            body.append(f"<p class=dim>Not shown ({esc(field)} N/A or n/a): {esc(', '.join(absent))}.</p>")
 
     for i, sec in enumerate(sections or []):
         body.append(f"<h2 id='{sec.id}'>{esc(sec.heading)}</h2>{sec.html}")
@@ -259,12 +267,16 @@ def build_page(folders: list[ResultsFolder], rows: list[dict[str, Any]], answers
     if acc is not None or qual is None:
         chart_section("c-pareto-acc", "Accuracy against speed", acc, pareto_note,
                       "Accuracy and quality are N/A for every run: nothing was graded (synthetic weights have no "
-                      "correctness) and no summary has a quality block.")
+                      "correctness) and no summary has a quality block.", "accuracy")
     if qual is not None:
         chart_section("c-pareto-q", "Quality against speed", qual, pareto_note + " Quality: top-1 agreement of each "
-                      "run's next token with its model's reference run (the summary's quality block).", "")
+                      "run's next token with its model's reference run (the summary's quality block).", "",
+                      "quality_top1_pct")
     chart_section("c-speed", "Decode speed and % of the roofline", charts.speed_chart(rows, order),
-                  "Point: median over the run's answers; bar: p10–p90.", "No run has decode tok/s.")
+                  "Point: median over the run's answers; bar: p10–p90." + (
+                      "" if any(r.get("roofline_pct_p50") is not None for r in rows) else
+                      " % of the roofline: N/A for every run (it needs a GPU's memory bandwidth)."),
+                  "No run has decode tok/s.")
     chart_section("c-ttft", "Time to first token", charts.spread_chart(rows, "ttft_s", "TTFT", "s", log=True, order=order),
                   "Submit → first generated token (prefill included).", "No run has a TTFT.")
     chart_section("c-vram", "Peak VRAM: measured against the sizing estimate", charts.vram_chart(rows, order),

@@ -552,7 +552,7 @@ def findings_markdown(folders: list[ResultsFolder], rows: list[dict[str, Any]], 
         "",
         "Cells of the grid no committed folder measures, with the command that would (on the lent GPU; "
         "`scripts/gpu_setup.sh` first). A projection borrows the % of roofline the same engine and quantization reached "
-        "on another model; larger matrices usually reach more of it, so it is a rough floor, not a figure:",
+        "on another model (larger matrices may reach more or less of it), so it is a rough guide, not a figure:",
         "",
         *missing_lines(cells),
         "",

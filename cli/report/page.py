@@ -86,7 +86,7 @@ def runs_table(rows: list[dict[str, Any]], order: list[str]) -> str:
     return "\n".join(out)
 
 
-def environment_block(folder: ResultsFolder) -> str:
+def environment_block(folder: ResultsFolder, open_: bool = False) -> str:
     env, s = folder.environment, folder.settings
     if not env and not s:
         return f"<p class=dim>{esc(folder.label)}: N/A (no summary.json).</p>"
@@ -111,7 +111,7 @@ def environment_block(folder: ResultsFolder) -> str:
         ("concurrency", fmt(s.get("concurrency"), "d")), ("interrupted", fmt((folder.summary or {}).get("interrupted"))),
     ]
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{esc(v)}</td></tr>" for k, v in items)
-    return f"<details><summary>{esc(folder.label)}</summary><table class=env>{rows}</table></details>"
+    return f"<details{' open' if open_ else ''}><summary>{esc(folder.label)}</summary><table class=env>{rows}</table></details>"
 
 
 def comparison_html(cmp: Comparison, chart_id: str) -> str:
@@ -304,7 +304,7 @@ def build_page(folders: list[ResultsFolder], rows: list[dict[str, Any]], answers
         body.append("<h2 id=comparison>Sessions compared</h2><p class=dim>No two folders share a run at the same "
                     "concurrency.</p>")
     body.append("<h2 id=environment>Environment</h2>")
-    body += [environment_block(f) for f in folders]
+    body += [environment_block(f, open_=len(folders) == 1) for f in folders]
     body.append(DEFINITIONS)
     answer_payload = [{k: a.get(k) for k in ("key", "problem_id", "verdict", "strict_verdict", "extracted", "gold",
                                              "finish_reason", "tokens_out", "grade_reason", "response")} for a in answers]

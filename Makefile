@@ -14,7 +14,7 @@ lint:
 	ruff check engine tui cli tests scripts
 
 types:
-	mypy engine
+	mypy  # engine, cli, tui (pyproject [tool.mypy])
 
 imports:
 	lint-imports

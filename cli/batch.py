@@ -77,7 +77,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 def summary_table(summary: dict[str, Any]) -> Table:
     t = Table(title="quantarena summary", show_lines=False)
     batched = any(r.get("aggregate_tok_s") is not None for r in summary["runs"])
-    heads = ["run", "status", "acc", "strict", "graded", "unparsed", "trunc", "TTFT p50 s", "decode tok/s p50", "peak VRAM MiB", "RSS MiB", "load s"]
+    heads = ["run", "status", "acc", "strict", "graded", "unparsed", "trunc", "TTFT p50 s", "decode tok/s p50", "VRAM MiB (run)", "GPU used MiB", "RSS MiB", "load s"]
     if batched:  # throughput mode: aggregate tok/s beside the single-stream reference
         heads[9:9] = ["N", "aggregate tok/s", "single-stream tok/s", "speedup"]
     for h in heads:
@@ -91,7 +91,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
         strict = "n/a" if r.get("strict_accuracy") is None else f"{100 * r['strict_accuracy']:.1f}%"
         cells = [
             r["run"], r["status"], acc, strict, str(r["graded"]), str(r["unparsed"]), str(r["truncated"]),
-            f(r.get("ttft_s_median"), ".3f"), f(r.get("decode_tok_s_median"), ".1f"), f(r.get("peak_vram_mib"), ".0f"),
+            f(r.get("ttft_s_median"), ".3f"), f(r.get("decode_tok_s_median"), ".1f"), f(r.get("peak_vram_process_mib"), ".0f"), f(r.get("peak_vram_mib"), ".0f"),
             f(r.get("rss_mib_peak"), ".0f"), f(r.get("load_s"), ".2f"),
         ]
         if batched:
@@ -102,10 +102,17 @@ def summary_table(summary: dict[str, Any]) -> Table:
     return t
 
 
+def unplaceable_lines(plan: Any) -> list[str]:
+    """One line per run the planner could not place (``Plan.unplaceable``: a tuple of Unplaceable)."""
+    if plan is None:
+        return []
+    return [f"{u.run}: cannot be placed: {u.reason}" for u in plan.unplaceable]
+
+
 def run_batch(args: Any) -> int:
     console = Console(stderr=True)
     if not console.is_terminal:
-        console = Console(stderr=True, width=200)
+        console = Console(stderr=True, width=240)
     req = LaunchRequest.from_args(args)
     req.stream_text = False  # the bar shows no answer text: keep the pipe quiet
     try:
@@ -120,9 +127,8 @@ def run_batch(args: Any) -> int:
         f"(dataset {prepared.options.dataset}, max_new_tokens {prepared.options.max_new_tokens}) → {prepared.options.out_dir}",
         highlight=False,
     )
-    if prepared.plan is not None and getattr(prepared.plan, "unplaceable", None):
-        for name, why in prepared.plan.unplaceable.items() if isinstance(prepared.plan.unplaceable, dict) else []:
-            _err(console, f"{name}: cannot be placed: {why}")
+    for line in unplaceable_lines(prepared.plan):
+        _err(console, line)
     result: dict[str, Any] = {}
     error: list[BaseException] = []
     finished = threading.Event()
@@ -171,6 +177,19 @@ def run_batch(args: Any) -> int:
     return ExitCode.RUN_FAILED if bad else ExitCode.OK
 
 
+def extra_buffers_note(run: Any, gpus_present: bool) -> str:
+    """llama.cpp's extra CPU buffer types as this run would get them on this machine."""
+    from engine.cpu import extra_buffers_choice
+
+    s = run.settings
+    on_cpu = run.device == "cpu" or (run.device == "auto" and not gpus_present) or int(s.get("n_gpu_layers", -1)) >= 0
+    try:
+        on, why = extra_buffers_choice(s.get("extra_buffers", "auto"), weights_on_cpu=on_cpu)
+    except ValueError as e:
+        return str(e)
+    return f"extra_buffers={'on' if on else 'off'} ({why})"
+
+
 def list_runs(args: Any) -> int:
     from engine.catalog import CatalogError, default_catalog_path, load_catalog
 
@@ -183,11 +202,19 @@ def list_runs(args: Any) -> int:
         _err(Console(stderr=True), str(e))
         return ExitCode.USAGE
     t = Table(title=f"runs in {cat.path}")
-    for h in ("run", "default", "device", "weights", "model"):
+    for h in ("run", "default", "device", "weights", "model", "effective settings"):
         t.add_column(h)
+    gpus_present = None
     for r in cat.runs.values():
         if r.default or args.all:
-            t.add_row(r.name, "yes" if r.default else "", r.device, r.weights, cat.models[r.model].display_name)
+            note = ""
+            if r.backend == "llama.cpp":
+                if gpus_present is None:
+                    from engine.gpu import NvmlSource
+
+                    gpus_present = NvmlSource().available
+                note = extra_buffers_note(r, gpus_present)
+            t.add_row(r.name, "yes" if r.default else "", r.device, r.weights, cat.models[r.model].display_name, note)
     console.print(t)
     return ExitCode.OK
 

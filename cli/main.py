@@ -6,6 +6,7 @@
     quantarena size MODEL --quant Q how much VRAM / how many GPUs
     quantarena plan [--gpus 8x80GiB] place runs on GPUs
     quantarena runs                 list the catalog's runs
+    quantarena doctor [--json]      which backends work on this machine (a real load + generate each)
     quantarena report DIR [DIR...]  one self-contained HTML report (+ --csv, --parquet)
 """
 
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 
 from cli.exit_codes import ExitCode
 
-TOOLS = ("grade", "size", "plan", "runs", "report")
+TOOLS = ("grade", "size", "plan", "runs", "doctor", "report")
 
 
 def add_session_arguments(p: argparse.ArgumentParser) -> None:
@@ -44,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="quantarena",
         description="Compare quantized LLM engines on MATH-PT: accuracy, speed and memory side by side.",
-        epilog="Tools: quantarena {grade,size,plan,runs,report} --help. Exit codes: 0 ok, 2 usage/config error, "
-        "3 a run failed to load, 130 interrupted.",
+        epilog="Tools: quantarena {grade,size,plan,runs,doctor,report} --help. Exit codes: 0 ok, 2 usage/config error, "
+        "3 a run failed to load, 130 interrupted; doctor: 1 when an installed backend does not work.",
     )
     p.add_argument("--batch", action="store_true", help="run headless and write results (no TUI)")
     p.add_argument("--quiet", action="store_true", help="--batch: no progress bar")
@@ -69,6 +70,10 @@ def _tool_parser(name: str) -> argparse.ArgumentParser:
         from cli import plan
 
         plan.add_arguments(p)
+    elif name == "doctor":
+        from cli import doctor
+
+        doctor.add_arguments(p)
     elif name == "report":
         from cli.report import command as report
 
@@ -97,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from cli import plan
 
                 return int(plan.run(args))
+            if name == "doctor":
+                from cli import doctor
+
+                return int(doctor.run(args))
             if name == "report":
                 from cli.report import command as report
 

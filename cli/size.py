@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``size``'s arguments to ``parser``."""
     parser.add_argument("model", nargs="?", help="catalog model name (see models.toml)")
     parser.add_argument("--quant", "-q", help="quantization: q4_k_m, q8_0, int8, int4, nf4, fp4, bf16, ...")
-    parser.add_argument("--backend", "-b", choices=("llama.cpp", "quanto", "bitsandbytes", "transformers"),
+    parser.add_argument("--backend", "-b", choices=("llama.cpp", "quanto", "bitsandbytes", "torchao", "transformers"),
                         help="backend (default: implied by --quant)")
     parser.add_argument("--ctx", type=int, help=f"context tokens (default: catalog n_ctx or {DEFAULT_CTX})")
     parser.add_argument("--batch", type=int, default=1, help="sequences decoded together (default 1)")

@@ -13,13 +13,12 @@ imports a backend library.
 from __future__ import annotations
 
 import fnmatch
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
-BACKEND_IDS = ("llama.cpp", "quanto", "bitsandbytes", "transformers")
+BACKEND_IDS = ("llama.cpp", "quanto", "bitsandbytes", "torchao", "transformers")
 #: the test fake; accepted by the loader so engine, CLI and TUI tests can use the real registry
 FAKE_BACKEND_ID = "fake"
 
@@ -31,6 +30,7 @@ BACKEND_QUANTS: dict[str, tuple[str, ...]] = {
     ),
     "quanto": ("int8", "int4", "float8"),
     "bitsandbytes": ("int8", "nf4", "fp4"),
+    "torchao": ("int8", "int4", "float8"),
     "transformers": ("bf16", "fp16", "fp32"),
     FAKE_BACKEND_ID: ("fake",),
 }

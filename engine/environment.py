@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 LIBRARIES = (
-    "llama-cpp-python", "torch", "transformers", "optimum-quanto", "bitsandbytes", "accelerate",
+    "llama-cpp-python", "torch", "transformers", "optimum-quanto", "bitsandbytes", "torchao", "accelerate",
     "gguf", "math-verify", "textual", "psutil", "nvidia-ml-py", "numpy", "quantarena",
 )
 

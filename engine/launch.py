@@ -215,7 +215,7 @@ def _place(catalog: Catalog, runs: list[RunSpec], req: LaunchRequest, options: S
         run = found
         if run.backend == "llama.cpp" and "tensor_split" not in run.settings and p.tensor_split:
             options.settings_overrides[run.name] = {"tensor_split": list(p.tensor_split)}
-        elif run.backend in ("transformers", "quanto", "bitsandbytes") and "max_memory" not in run.settings and p.max_memory:
+        elif run.backend in ("transformers", "quanto", "bitsandbytes", "torchao") and "max_memory" not in run.settings and p.max_memory:
             # the run's process sees its GPUs as cuda:0..n-1
             options.settings_overrides[run.name] = {"max_memory": {str(i): v for i, v in enumerate(p.max_memory.values())}}
     options.extra["plan"] = plan.to_dict()

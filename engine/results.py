@@ -153,7 +153,7 @@ SUMMARY_COLUMNS = (
     ("strict_accuracy", "strict acc"), ("graded", "graded"), ("unparsed", "unparsed"),
     ("truncated", "truncated"), ("ttft_s_median", "TTFT p50 s"), ("ttft_s_p90", "TTFT p90 s"),
     ("decode_tok_s_median", "decode tok/s p50"), ("decode_tok_s_p90", "decode tok/s p90"),
-    ("peak_vram_mib", "peak VRAM MiB"), ("rss_mib_peak", "peak RSS MiB"), ("j_per_token", "J/token"),
+    ("peak_vram_process_mib", "VRAM MiB (run)"), ("peak_vram_mib", "GPU used MiB"), ("rss_mib_peak", "peak RSS MiB"), ("j_per_token", "J/token"),
     ("load_s", "load s"),
 )
 
@@ -180,7 +180,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
                 cells.append(_fmt(v, ".3f"))
             elif key in ("ttft_s_median", "ttft_s_p90", "load_s"):
                 cells.append(_fmt(v, ".3f"))
-            elif key in ("peak_vram_mib", "rss_mib_peak"):
+            elif key in ("peak_vram_process_mib", "peak_vram_mib", "rss_mib_peak"):
                 cells.append(_fmt(v, ".0f"))
             else:
                 cells.append(_fmt(v))

@@ -30,6 +30,49 @@ def describe_exit(code: int | None) -> str:
     return f"run process exited with code {code}"
 
 
+DOCTOR_HINT = "`quantarena doctor` checks each backend on this machine"
+
+
+def log_tail(path: str | None, n: int = 3, width: int = 400) -> str:
+    """The last words of a run's log, in one line: a Python fatal error and its innermost frame
+    (faulthandler's dump) when there is one, else the last ``n`` lines; "" when there is no log."""
+    if not path:
+        return ""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - 16384))
+            text = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    fatal = [i for i, ln in enumerate(lines) if ln.startswith("Fatal Python error")]
+    if fatal:
+        i = fatal[-1]
+        before = [ln for ln in lines[:i] if not ln.startswith("quantarena:")][-1:]
+        phase = [ln for ln in lines[:i] if ln.startswith("quantarena:")][-1:]
+        frame = next((ln for ln in lines[i + 1:] if ln.startswith("File ")), "")
+        picked = phase + before + [lines[i]] + ([frame] if frame else [])
+    else:
+        picked = lines[-n:]
+    return " | ".join(picked)[-width:]
+
+
+def exit_reason(msg: tuple[Any, ...], phase: str, *, hint: bool = True) -> str:
+    """The one-line reason for an ``("exited", code, reason[, log_tail])`` message in ``phase``
+    ("while loading", "during the warm-up answer"): a death by signal names the signal, the
+    phase, the last lines the run logged and where to look next."""
+    reason = f"{msg[2]} {phase}"
+    code = msg[1]
+    if code is not None and code < 0:
+        tail = msg[3] if len(msg) > 3 else ""
+        reason += f"; last log lines: {tail}" if tail else "; the run's log is empty"
+        if hint:
+            reason += f"; {DOCTOR_HINT}"
+    return reason
+
+
 class RunProcess:
     def __init__(self, run: RunSpec, model: ModelSpec, *, env: dict[str, str] | None = None, stream_text: bool = True):
         self.run = run
@@ -45,6 +88,7 @@ class RunProcess:
             daemon=True,
         )
         self._child = child
+        self.log_path = (env or {}).get("QUANTARENA_RUN_LOG")
         self._reader: threading.Thread | None = None
 
     @property
@@ -65,7 +109,8 @@ class RunProcess:
                 break
             self.inbox.put(msg)
         self.proc.join(timeout=5)
-        self.inbox.put(("exited", self.proc.exitcode, describe_exit(self.proc.exitcode)))
+        code = self.proc.exitcode
+        self.inbox.put(("exited", code, describe_exit(code), log_tail(self.log_path) if code is not None and code < 0 else ""))
 
     def send(self, msg: tuple[Any, ...]) -> bool:
         try:

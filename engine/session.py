@@ -36,6 +36,7 @@ from engine.catalog import Catalog, RunSpec
 from engine.metrics import generation_metrics
 from engine.problems import Problem
 from engine.results import ResultsWriter, run_summary, write_summary
+from engine.run_process import exit_reason
 
 EventCallback = Callable[[ev.Event], None]
 #: after stop(), how long an answer in flight may take to notice the cancel before its process is killed
@@ -400,7 +401,7 @@ class Session:
                 elif msg[0] == "exited":
                     if st.status == "loading":
                         st.status = "interrupted" if self._stop.is_set() else "failed"
-                        st.reason = msg[2] + " while loading"
+                        st.reason = exit_reason(msg, "while loading")
                     break
             self._emit(ev.RunFailed(run=run.name, status=st.status, reason=st.reason or ""))
             proc.stop()
@@ -464,7 +465,7 @@ class Session:
             if self._stop.is_set():
                 st.status = "interrupted"
                 return True
-            st.status, st.reason = "failed", f"{msg[2]} while {what}"
+            st.status, st.reason = "failed", exit_reason(msg, f"while {what}")
             st.proc = None
         else:
             return False
@@ -495,7 +496,7 @@ class Session:
                 st.status, st.reason = msg[2], msg[3]
                 return None
             elif msg[0] == "exited":
-                st.status, st.reason = ("interrupted", None) if self._stop.is_set() else ("failed", f"{msg[2]} during {what}")
+                st.status, st.reason = ("interrupted", None) if self._stop.is_set() else ("failed", exit_reason(msg, f"during {what}"))
                 return None
 
     def _run_lane(self, lane: list[str], grade_q: queue.Queue[Any]) -> None:
@@ -676,7 +677,7 @@ class Session:
         # the roofline is a batch-1 ceiling (weights read once per token); a batch reads them once
         # per step for all its sequences, so a per-sequence percentage would mislead
         rec["roofline_pct"] = None if batch else self._roofline(st, metrics)
-        rec["timestamp"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        rec["timestamp"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         return rec
 
     def _roofline(self, st: _RunState, metrics: dict[str, Any]) -> float | None:

@@ -59,12 +59,16 @@ def worker_main(conn: Any, run_dict: dict[str, Any], model: Any, env: dict[str, 
             os.dup2(fd, 2)
             os.close(fd)
         except OSError:
-            pass
+            log = None
+    import faulthandler
+
+    faulthandler.enable()  # a native crash leaves the Python stack in the run's log (fd 2)
     from engine.backends.base import GenerationRequest
     from engine.backends.registry import load_backend_class
     from engine.catalog import RunSpec
 
     run = RunSpec.from_dict(run_dict)
+    _mark(log, f"loading {run.name}")
     backend = None
     try:
         cls = load_backend_class(run.backend)
@@ -99,6 +103,7 @@ def worker_main(conn: Any, run_dict: dict[str, Any], model: Any, env: dict[str, 
             continue
         req = msg[1]
         pid = req["problem_id"]
+        _mark(log, f"answering {pid}")
         request = GenerationRequest(
             messages=req["messages"], max_new_tokens=req["max_new_tokens"], seed=req.get("seed", 0),
             temperature=req.get("temperature", 0.0), min_new_tokens=req.get("min_new_tokens", 0),
@@ -148,6 +153,15 @@ def worker_main(conn: Any, run_dict: dict[str, Any], model: Any, env: dict[str, 
         pass
 
 
+def _mark(log: str | None, what: str) -> None:
+    """A phase line in the run's log, so the lines before a crash say what the run was doing."""
+    if log:
+        try:
+            os.write(2, f"quantarena: {what}\n".encode())
+        except OSError:
+            pass
+
+
 def _request(req: dict[str, Any]) -> Any:
     from engine.backends.base import GenerationRequest
 
@@ -164,6 +178,7 @@ def _answer_batch(conn: Any, backend: Any, reqs: list[dict[str, Any]], cancel: A
     perf = time.perf_counter
     n = len(reqs)
     pids = [r["problem_id"] for r in reqs]
+    _mark(os.environ.get("QUANTARENA_RUN_LOG"), f"answering a batch of {n} from {pids[0] if pids else '?'}")
     times: list[list[float]] = [[] for _ in range(n)]
     pieces: list[list[str]] = [[] for _ in range(n)]
     pending: list[list[str]] = [[] for _ in range(n)]

@@ -418,7 +418,7 @@ def main() -> int:
             return 0
         report: dict[str, Any] = {
             "what": "TUI cost against --batch (decode tok/s measured by the engine in the run process) and key latency",
-            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "machine": {"cpu_cores_logical": os.cpu_count(), "python": sys.version.split()[0]},
             "settings": {"run": args.run, "dataset": "builtin", "limit": args.limit, "max_new_tokens": args.max_new_tokens,
                          "fixed_length": True, "reps_per_mode": args.reps, "terminal": "160x48 pty (tui)"},

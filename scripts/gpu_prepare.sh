@@ -16,7 +16,7 @@ plat=(--only-binary=:all: --python-version 3.12 --implementation cp
       --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_24_x86_64
       --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any)
 python3 -m pip download -q --no-deps "${plat[@]}" -d .gpu/wheels \
-    optimum-quanto==0.2.7 bitsandbytes==0.50.2 gguf==0.19.0 diskcache==5.6.3 "$@"
+    optimum-quanto==0.2.7 bitsandbytes==0.50.2 gguf==0.19.0 diskcache==5.6.3 torchao==0.18.0 "$@"
 v=$(python3 -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))' 2>/dev/null || echo 0.3.36)
 if [ ! -f ".gpu/llama_cpp_python-$v-slim.tar.gz" ]; then
   tmp=$(mktemp -d)
@@ -28,6 +28,13 @@ if [ ! -f ".gpu/llama_cpp_python-$v-slim.tar.gz" ]; then
   mkdir -p "$src/vendor/llama.cpp/models"
   tar czf ".gpu/llama_cpp_python-$v-slim.tar.gz" -C "$tmp" "llama_cpp_python-$v"
   rm -rf "$tmp"
+fi
+# the real MATH-PT prompts for GPU runs (a MATH-PT folder: $MATHPT, else ../shared/mathpt beside the checkout)
+mp=${MATHPT:-$root/../shared/mathpt}
+if [ -f "$mp/ptbr_multiple_choice_test.json" ]; then
+  mkdir -p .gpu/mathpt && cp "$mp"/*_test.json .gpu/mathpt/
+else
+  echo "no MATH-PT folder at $mp (set MATHPT=DIR): GPU runs will use --dataset builtin" >&2
 fi
 # seed the synthetic tokenizer vocabulary (read from the embedded GGUF, which does not travel)
 QUANTARENA_CACHE="$root/.gpu/cache" python3 -c 'from engine.synthetic_vocab import reference_vocab; reference_vocab()' || true

@@ -30,7 +30,7 @@ from engine.backends.registry import load_backend_class, validate_settings  # no
 from engine.backends.torch_common import IncrementalDetokenizer  # noqa: E402
 from engine.catalog import Architecture, ModelSpec, RunSpec, WeightSource, load_catalog  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.native]
 
 ROOT = Path(__file__).resolve().parents[1]
 THREADS = 2
@@ -42,6 +42,7 @@ RUNS = [
     ("quanto", "int4"),
     ("bitsandbytes", "int8"),
     ("bitsandbytes", "nf4"),
+    ("torchao", "int8"),
 ]
 TINY = Architecture("llama", 0, 2, 64, 4, 2, 16, 128, 49152, 512, tie_embeddings=True)
 
@@ -130,6 +131,9 @@ def test_kernel_paths_are_recorded(loaded: dict) -> None:
     assert b8["bnb_backend"] == "CPU" and b8["linear_classes"] == {"Linear8bitLt": 210}
     b4 = loaded[("bitsandbytes", "nf4")][1].details["kernel_path"]
     assert b4["linear_classes"] == {"Linear4bit": 210}
+    ao = loaded[("torchao", "int8")][1].details
+    assert ao["kernel_path"]["weight_tensors"] == {"Int8Tensor": 210, "Parameter": 1}  # the tied lm_head/embedding stays dense
+    assert ao["quantization"]["quantizer"].startswith("transformers TorchAoConfig") and ao["libraries"]["torchao"]
 
 
 def test_each_token_is_yielded_before_the_next_forward(loaded: dict) -> None:
@@ -221,6 +225,33 @@ def test_float8_on_cpu_is_unsupported(smollm2: ModelSpec) -> None:
     assert run.name in msg and "backend quanto" in msg and "on cpu" in msg and "float8" in msg and "FP8" in msg
 
 
+@pytest.mark.parametrize("quant, why", [("int4", "no CPU kernel"), ("float8", "FP8")])
+def test_torchao_schemes_without_a_cpu_kernel_are_unsupported(smollm2: ModelSpec, quant: str, why: str) -> None:
+    run = _run("torchao", quant)
+    with pytest.raises(UnsupportedError) as e:
+        load_backend_class("torchao")(run, smollm2).load()
+    msg = str(e.value)
+    assert run.name in msg and "backend torchao" in msg and "on cpu" in msg and why in msg
+
+
+def test_graphs_on_a_cpu_run_fall_back_to_eager_and_say_why() -> None:
+    """``graphs = true`` needs a GPU: on the CPU the run decodes eagerly (static cache, as graphs
+    would use) with the same greedy tokens, and the details say why graphs are off."""
+    model = ModelSpec(name="tiny", display_name="tiny", arch=TINY)
+    outs = []
+    for settings in ({"cache": "static"}, {"graphs": True}):
+        b = load_backend_class("transformers")(_run("transformers", "fp32", model="tiny", weights="synthetic", **settings), model)
+        info = b.load()
+        try:
+            outs.append([t.id for t in b.generate(GenerationRequest(messages=MESSAGES, max_new_tokens=10))])
+            outs.append(info.details)
+        finally:
+            b.close()
+    assert outs[0] == outs[2]
+    assert outs[1]["graphs"] == "off" and outs[3]["graphs"] == "off: a CPU run (CUDA graphs need a GPU)"
+    assert outs[3]["cache"] == "static"
+
+
 def test_missing_safetensors_source_is_named(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-checkpoint"
     model = ModelSpec(name="ghost", display_name="ghost", arch=TINY, safetensors=WeightSource(path=str(missing)))
@@ -271,7 +302,8 @@ def test_device_choice(smollm2: ModelSpec, monkeypatch: pytest.MonkeyPatch, devi
 # ---- synthetic weights -----------------------------------------------------------------------------
 
 
-SYNTH = [("transformers", "bf16"), ("quanto", "int8"), ("quanto", "int4"), ("bitsandbytes", "int8"), ("bitsandbytes", "nf4")]
+SYNTH = [("transformers", "bf16"), ("quanto", "int8"), ("quanto", "int4"), ("bitsandbytes", "int8"), ("bitsandbytes", "nf4"),
+         ("torchao", "int8")]
 
 
 @pytest.mark.parametrize("backend,quant", SYNTH, ids=[f"{b}-{q}" for b, q in SYNTH])

@@ -140,3 +140,27 @@ def test_concurrency_bad_values(tmp_path: Path, args: list[str], part: str) -> N
     r = qa(*args, "--models", str(_fake(tmp_path)), "--out", str(tmp_path / "o"))
     assert r.returncode == 2
     _one_clean_line(r, part)
+
+
+def test_runs_the_planner_could_not_place_are_listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """``Plan.unplaceable`` is a tuple of Unplaceable; --batch names each dropped run in one line."""
+    import argparse
+    import dataclasses
+
+    import cli.batch
+    from cli.main import build_parser
+    from engine.placement import parse_gpus, plan
+    from tests.test_placement import run as catalog_run
+
+    real_prepare = cli.batch.prepare
+    too_big = plan([catalog_run("qwen2.5-72b/transformers/bf16")], parse_gpus("1x80GiB"))
+    assert too_big.unplaceable  # a real planner verdict, not a hand-made one
+
+    def prepare_with_a_plan(req):  # the fake catalog runs on the CPU; give it the planner's verdict
+        return dataclasses.replace(real_prepare(req), plan=too_big)
+
+    monkeypatch.setattr(cli.batch, "prepare", prepare_with_a_plan)
+    args: argparse.Namespace = build_parser().parse_args(["--batch", "--quiet", "--models", str(_fake(tmp_path)), "--limit", "1", "--out", str(tmp_path / "o")])
+    assert cli.batch.run_batch(args) == 0
+    err = capsys.readouterr().err
+    assert "qwen2.5-72b/transformers/bf16: cannot be placed:" in err and "GiB" in err, err

@@ -16,7 +16,7 @@ from engine.backends.llamacpp import LlamaCppBackend  # noqa: E402
 from engine.catalog import load_catalog  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.native]
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +149,40 @@ def test_backend_sampling_gives_the_host_samplers_tokens() -> None:
             b.close()
     assert outs[True] == outs[False]
     assert outs[True][2] == outs[True][0] and outs[True][3] == outs[True][0][0]
+
+
+@pytest.mark.parametrize("cpuinfo, setting, expected", [
+    ("amx-xeon.txt", "auto", False),   # AMX and CPU weights: the crashing layouts are off
+    ("epyc-avx512.txt", "auto", True),
+    ("amx-xeon.txt", True, True),      # set by hand: the user's choice wins
+    ("epyc-avx512.txt", False, False),
+])
+def test_extra_buffers_reach_llama_cpp_and_are_recorded(monkeypatch: pytest.MonkeyPatch, cpuinfo: str, setting, expected: bool) -> None:
+    """The run setting ``extra_buffers`` sets llama_model_params.use_extra_bufts; its effective
+    value and why are recorded in the load details. Faked CPUs: only the choice is faked, the model
+    loads and generates for real (on an AMX CPU the ``True`` row is the one that may crash)."""
+    from engine.catalog import RunSpec
+    from engine.cpu import has_amx
+
+    if expected and has_amx() and setting is True:
+        pytest.skip("this CPU has AMX: forcing the extra buffer types on is the llama.cpp crash")
+    monkeypatch.setenv("QUANTARENA_CPUINFO", str(ROOT / "tests" / "data" / "cpuinfo" / cpuinfo))
+    cat = load_catalog(ROOT / "models.toml")
+    base = cat.runs["smollm2-135m/llama.cpp/q4_1"]
+    run = RunSpec(**{**base.to_dict(), "settings": {**base.settings, "n_ctx": 512, "extra_buffers": setting}})
+    b = LlamaCppBackend(run, cat.models[run.model])
+    try:
+        info = b.load()
+        assert info.details["extra_buffers"] is expected
+        assert info.details["extra_buffers_reason"].startswith("auto" if setting == "auto" else "set in the run's settings")
+        toks = list(b.generate(GenerationRequest(messages=[{"role": "user", "content": "Olá"}], max_new_tokens=4, min_new_tokens=4)))
+        assert len(toks) == 4
+    finally:
+        b.close()
+
+
+def test_a_bad_extra_buffers_value_is_named() -> None:
+    from engine.backends.registry import validate_settings
+
+    with pytest.raises(ValueError, match="extra_buffers"):
+        validate_settings("llama.cpp", {"extra_buffers": 3})

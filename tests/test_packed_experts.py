@@ -245,6 +245,7 @@ def _generate(b: Any, n: int = 8) -> list[Any]:
     return list(stream)
 
 
+@pytest.mark.native
 @pytest.mark.parametrize("quant", PACKED_QUANTS)
 def test_quanto_backend_packs_a_synthetic_minimax_and_generates(quant: str) -> None:
     model = ModelSpec(name="tiny-minimax", display_name="tiny MiniMax", arch=TINY_MINIMAX)
@@ -277,6 +278,7 @@ def test_quanto_backend_packs_a_synthetic_minimax_and_generates(quant: str) -> N
     assert sizes[False] - sizes[True] == e["bytes_before"] - e["bytes_after"]
 
 
+@pytest.mark.native
 def test_quanto_backend_packs_a_checkpoints_experts_after_loading(tmp_path: Path) -> None:
     from engine.synthetic_hf import build_random_model, synthetic_tokenizer
 

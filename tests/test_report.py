@@ -293,7 +293,7 @@ def test_findings_pick_up_a_new_results_folder(catalog, tmp_path: Path) -> None:
     assert cells["qwen2.5-72b/llama.cpp/q4_k_m"].best is not None
     assert cells["qwen2.5-72b/llama.cpp/q4_k_m"].best["folder"] == "new-engine"
     md = findings_markdown(folders, rows, list(cells.values()))
-    assert "- `qwen2.5-72b/llama.cpp/q4_k_m`" not in md and "- `qwen2.5-72b/llama.cpp/q8_0`" in md
+    assert "| `qwen2.5-72b/llama.cpp/q4_k_m` |" not in md and "| `qwen2.5-72b/llama.cpp/q8_0` |" in md
 
 
 def test_committed_findings_are_current(catalog) -> None:

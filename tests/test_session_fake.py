@@ -73,6 +73,24 @@ def test_a_crashing_process_marks_only_that_run_failed(tmp_path: Path) -> None:
     assert rows["tiny/fake/fake@ok"]["problems"] == 3
 
 
+def test_a_native_crash_names_the_signal_phase_and_last_log_lines(tmp_path: Path) -> None:
+    """A run process killed by SIGSEGV mid-answer (as llama.cpp's AMX kernels do): that run is
+    failed with the signal, the phase, the last lines its library logged and the doctor hint; the
+    answers it finished are kept and the other run finishes."""
+    p = _session(tmp_path, _runs('tag = "segv"\nsettings = { segfault_after = 2 }  # warm-up + builtin/0', 'tag = "ok"'), limit=3)
+    summary = p.session().run()
+    rows = {r["run"]: r for r in summary["runs"]}
+    segv = rows["tiny/fake/fake@segv"]
+    assert segv["status"] == "failed" and segv["problems"] == 1
+    reason = segv["reason"]
+    assert "killed by SIGSEGV while answering builtin/1" in reason, reason
+    assert "ggml_backend_amx_mul_mat" in reason and "Fatal Python error: Segmentation fault" in reason, reason
+    assert "quantarena: answering builtin/1" in reason and "quantarena doctor" in reason, reason
+    assert rows["tiny/fake/fake@ok"]["status"] == "ok" and rows["tiny/fake/fake@ok"]["problems"] == 3
+    kept = [json.loads(x) for x in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert [r["problem_id"] for r in kept if r["run"] == "tiny/fake/fake@segv"] == ["builtin/0"]
+
+
 def test_stop_keeps_complete_answers_and_marks_interrupted(tmp_path: Path) -> None:
     p = _session(tmp_path, _runs('settings = { tokens_per_s = 40, answers = ["um dois tres quatro cinco seis sete oito nove dez"] }'), limit=5)
     session = p.session()

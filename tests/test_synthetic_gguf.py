@@ -241,6 +241,25 @@ def test_72b_q4_0_fits_the_h100_machine_disk() -> None:
 # --- llama.cpp loads and generates --------------------------------------------------------------
 
 
+@pytest.fixture
+def llama_cpp_safe(monkeypatch: pytest.MonkeyPatch):
+    """llama_cpp whose ``Llama`` gets the extra CPU buffer types as quantarena's runs do (off on
+    AMX CPUs, where llama.cpp's AMX weight layout crashes: upstream issue #20824)."""
+    llama_cpp = pytest.importorskip("llama_cpp")
+    from engine.cpu import extra_buffers_choice
+
+    on, _ = extra_buffers_choice("auto", weights_on_cpu=True)
+    default_params = llama_cpp.llama_cpp.llama_model_default_params
+
+    def params():
+        p = default_params()
+        p.use_extra_bufts = on
+        return p
+
+    monkeypatch.setattr(llama_cpp.llama_cpp, "llama_model_default_params", params)
+    return llama_cpp
+
+
 @pytest.mark.parametrize(
     "arch,quant",
     [(TINY_LLAMA, "q4_0"), (TINY_LLAMA, "q8_0"), (TINY_QWEN2, "q4_0"), (TINY_MISTRAL, "q8_0"), (TINY_TIED, "q4_1"),
@@ -248,8 +267,9 @@ def test_72b_q4_0_fits_the_h100_machine_disk() -> None:
     ids=["llama-q4_0", "llama-q8_0", "qwen2-q4_0", "mistral-q8_0", "tied-q4_1", "llama-q4_k_m", "qwen2-q4_k_m-fallbacks",
          "llama-q5_k_m"],
 )
-def test_llama_cpp_loads_and_generates(arch: Architecture, quant: str) -> None:
-    llama_cpp = pytest.importorskip("llama_cpp")
+@pytest.mark.native
+def test_llama_cpp_loads_and_generates(arch: Architecture, quant: str, llama_cpp_safe) -> None:
+    llama_cpp = llama_cpp_safe
     path = synthetic_gguf(arch, quant)
     llm = llama_cpp.Llama(model_path=str(path), n_ctx=256, n_gpu_layers=0, logits_all=True, verbose=False)
     try:
@@ -274,8 +294,9 @@ def test_llama_cpp_loads_and_generates(arch: Architecture, quant: str) -> None:
         llm.close()
 
 
-def test_llama_cpp_and_transformers_tokenize_alike() -> None:
-    llama_cpp = pytest.importorskip("llama_cpp")
+@pytest.mark.native
+def test_llama_cpp_and_transformers_tokenize_alike(llama_cpp_safe) -> None:
+    llama_cpp = llama_cpp_safe
     pytest.importorskip("transformers")
     from engine.synthetic_hf import synthetic_tokenizer
 

@@ -80,6 +80,13 @@ class RunView:
 
     @property
     def peak_vram_mib(self) -> float | None:
+        """The run's own peak GPU memory: its process tree's (NVML per-process), the headline."""
+        v = self.row.get("peak_vram_process_mib")
+        return None if v is None else float(v)
+
+    @property
+    def peak_gpu_used_mib(self) -> float | None:
+        """The whole GPU's peak memory in use while the run ran (every process on its GPUs)."""
         vals = [v for v in (self.stats.get("peak_vram_mib"), self.telemetry_peak_vram_mib) if v is not None]
         return max(vals) if vals else None
 

@@ -213,8 +213,6 @@ def measured_table(cells: list[Cell]) -> list[str]:
     for c in cells:
         b = c.best
         if b is None:
-            proj = (f"not measured (roofline projection ≈ {c.projection[0]:.0f} tok/s)" if c.projection else "not measured")
-            lines.append(f"| {c.model} | {c.scheme} | {proj} | N/A | N/A | N/A | | 0 | |")
             continue
         dec = f"**{b['decode_tok_s_p50']:.1f}** ({_f(b.get('decode_tok_s_p10'))}–{_f(b.get('decode_tok_s_p90'))})"
         est = "N/A"
@@ -441,17 +439,18 @@ def missing_lines(cells: list[Cell]) -> list[str]:
     miss = [c for c in cells if c.best is None]
     if not miss:
         return ["Every cell of the grid has a measurement."]
-    out = []
+    out = [f"{len(miss)} of {len(cells)} cells have no committed measurement. Each is measured on the lent GPU "
+           "(`source scripts/gpu_setup.sh` first) by `quantarena --batch --synthetic --runs RUN --dataset MATHPT "
+           "--split ptbr_multiple_choice --limit 5 --max-new-tokens 256 --out benchmarks/gpu-runs/NAME`; the next "
+           f"`{COMMAND}` picks the folder up. A projection borrows the % of roofline the same engine and quantization "
+           "reached on another model (larger matrices may reach more or less of it): a rough guide, not a figure.", "",
+           "| run | GPUs needed (H100-80GB, 4k) | roofline projection (not a measurement) |", "| --- | ---: | --- |"]
     for c in miss:
-        e = c.sizing.get(("H100-80GB", 4096))
-        fits = f"needs {_gpus(e)} × H100-80GB" if isinstance(e, Estimate) else "not sized"
-        proj = ""
+        proj = "—"
         if c.projection:
             tok, pct, src = c.projection
-            proj = (f"; projection, not a measurement: ≈ {tok:.0f} tok/s = the roofline ceiling at {pct:.1f}%, "
-                    f"the share `{src}` reached")
-        out.append(f"- `{c.run}` ({fits}{proj}): `quantarena --batch --synthetic --runs {c.run} --dataset MATHPT "
-                   f"--split ptbr_multiple_choice --limit 5 --max-new-tokens 256 --out benchmarks/gpu-runs/NAME`")
+            proj = f"≈ {tok:.0f} tok/s (the ceiling at {pct:.1f}%, the share `{src}` reached)"
+        out.append(f"| `{c.run}` | {_gpus(c.sizing.get(('H100-80GB', 4096)))} | {proj} |")
     return out
 
 
@@ -510,7 +509,7 @@ def findings_markdown(folders: list[ResultsFolder], rows: list[dict[str, Any]], 
         "",
         *(["Where the sizing estimate and a measurement disagree on fitting:", "", *capacity_lines(cells), ""]
           if capacity_lines(cells) else []),
-        f"## Every cell of the study ({n_measured} of {len(cells)} measured)",
+        f"## Every measured cell of the study ({n_measured} of {len(cells)}; the others under Missing figures)",
         "",
         "Best batch-1 measurement per model × engine × quantization (highest median decode tok/s over all folders; "
         "p10–p90 over that run's answers). Sizing estimate: `quantarena size` at the context the run allocated, against "
@@ -549,10 +548,6 @@ def findings_markdown(folders: list[ResultsFolder], rows: list[dict[str, Any]], 
         *folders_lines(folders, rows, cells),
         "",
         "## Missing figures",
-        "",
-        "Cells of the grid no committed folder measures, with the command that would (on the lent GPU; "
-        "`scripts/gpu_setup.sh` first). A projection borrows the % of roofline the same engine and quantization reached "
-        "on another model (larger matrices may reach more or less of it), so it is a rough guide, not a figure:",
         "",
         *missing_lines(cells),
         "",

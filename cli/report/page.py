@@ -226,7 +226,7 @@ def build_page(folders: list[ResultsFolder], rows: list[dict[str, Any]], answers
     order = charts.run_order(rows)
     specs: dict[str, dict[str, Any]] = {}
     body: list[str] = []
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     body.append(f"<h1>{esc(title)}</h1>")
     body.append(f"<p class=dim>Generated {now} by <code>quantarena report</code> from {len(folders)} results "
                 f"folder{'s' if len(folders) != 1 else ''}: {len(rows)} runs, {len(answers)} answers. "

@@ -133,6 +133,11 @@ class Backend(ABC):
     capabilities: ClassVar[Capabilities] = Capabilities()
     #: run settings this backend accepts: name -> allowed type(s)
     SETTINGS: ClassVar[dict[str, Any]] = {}
+    #: modules the backend imports in ``load()`` (the doctor checks they are installed, importing none)
+    REQUIRES: ClassVar[tuple[str, ...]] = ()
+    #: the pip distribution whose version the doctor reports, and the extra that installs it
+    DISTRIBUTION: ClassVar[str | None] = None
+    EXTRA: ClassVar[str | None] = None
 
     def __init__(self, run: RunSpec, model: ModelSpec, *, cache_dir: str | None = None):
         self.run = run

@@ -33,6 +33,9 @@ MIN_CPU_VERSION = (0, 45)
 class BitsAndBytesBackend(TorchBackend):
     id = "bitsandbytes"
     LIBRARIES = ("torch", "transformers", "accelerate", "bitsandbytes")
+    REQUIRES = ("torch", "transformers", "accelerate", "bitsandbytes")
+    DISTRIBUTION = "bitsandbytes"
+    EXTRA = "bitsandbytes"
     SETTINGS: ClassVar[dict[str, Any]] = {
         **TORCH_SETTINGS,
         "compute_dtype": str,  # bf16 (default) | fp16 | fp32

@@ -13,6 +13,10 @@ Settings (``[runs.settings]`` in a test models.toml):
   unsupported   message: raise UnsupportedError at load
   fail_after    fail with BackendError after this many generations
   crash_after   kill the run process (os._exit) after this many generations
+  import_module  import this module at load (a library present but broken raises ImportError)
+  segfault_at_load  kill the run process with SIGSEGV inside load() (a native crash at load)
+  segfault_after  after this many generations, log a line as a native library would and kill the
+                run process with SIGSEGV (a crash inside C code, as llama.cpp's AMX kernels do)
   load_s        sleep this long in load()
   batching      false: generate_batch raises UnsupportedError (default true: one step yields a
                 token for every unfinished sequence, at tokens_per_s steps per second)
@@ -24,6 +28,7 @@ Settings (``[runs.settings]`` in a test models.toml):
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -56,6 +61,9 @@ class ScriptedFakeBackend(Backend):
         "batching": bool,
         "memory_mib": (int, float),
         "hang_after": int,
+        "segfault_after": int,
+        "import_module": str,
+        "segfault_at_load": bool,
     }
 
     def load(self) -> LoadInfo:
@@ -64,6 +72,13 @@ class ScriptedFakeBackend(Backend):
             time.sleep(float(s["load_s"]))
         if s.get("unsupported"):
             raise UnsupportedError(f"{self.run.name}: backend fake on {self.run.device}: {s['unsupported']}")
+        if s.get("import_module"):
+            import importlib
+
+            importlib.import_module(s["import_module"])
+        if s.get("segfault_at_load"):
+            os.write(2, b"fake: llama_model_load: scripted native crash at load\n")
+            os.kill(os.getpid(), signal.SIGSEGV)
         if s.get("fail_load"):
             raise BackendError(f"{self.run.name}: {s['fail_load']}")
         self._n = 0
@@ -77,6 +92,9 @@ class ScriptedFakeBackend(Backend):
         self._n += 1
         if "crash_after" in s and self._n > s["crash_after"]:
             os._exit(17)
+        if "segfault_after" in s and self._n > s["segfault_after"]:
+            os.write(2, b"fake: ggml_backend_amx_mul_mat: scripted native crash\n")
+            os.kill(os.getpid(), signal.SIGSEGV)
         if "fail_after" in s and self._n > s["fail_after"]:
             raise BackendError(f"{self.run.name}: scripted failure on generation {self._n}")
         if "hang_after" in s and self._n > s["hang_after"]:

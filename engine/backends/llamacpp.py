@@ -53,7 +53,9 @@ def _install_log_sink(llama_cpp: Any) -> None:
     global _log_callback_ref
     if _log_callback_ref is not None:
         return
-    verbose = os.environ.get("QUANTARENA_LLAMA_VERBOSE") == "1"
+    # in a run process fd 2 is the run's own log file: llama.cpp's lines go there too, so a native
+    # crash leaves its last words in logs/<run>.log (the ring buffer dies with the process)
+    verbose = os.environ.get("QUANTARENA_LLAMA_VERBOSE") == "1" or bool(os.environ.get("QUANTARENA_RUN_LOG"))
 
     @llama_cpp.llama_log_callback  # type: ignore[misc]
     def _sink(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
@@ -90,6 +92,9 @@ def gpu_offload_supported() -> bool:
 class LlamaCppBackend(Backend):
     id = "llama.cpp"
     capabilities = Capabilities(gpu=True, multi_gpu=True, batching=True, synthetic=True, exact_token_times=True)
+    REQUIRES = ("llama_cpp",)
+    DISTRIBUTION = "llama-cpp-python"
+    EXTRA = "llamacpp"
     SETTINGS: ClassVar[dict[str, Any]] = {
         "n_ctx": int,  # context window (prompt + answer); default 4096
         "n_batch": int,  # logical batch for prompt processing; default 512
@@ -106,6 +111,7 @@ class LlamaCppBackend(Backend):
         "gguf_path": str,  # override the catalog's GGUF source with a file
         "max_batch": int,  # sequences decoded at once (throughput mode): n_seq_max; n_ctx is per sequence
         "backend_sampling": bool,  # sample inside the graph: no logits row copied back (default: on a GPU)
+        "extra_buffers": (str, bool),  # llama.cpp's extra CPU buffer types (AMX/repacked weights): auto | true | false
     }
 
     def __init__(self, run: Any, model: Any, *, cache_dir: str | None = None):
@@ -119,6 +125,7 @@ class LlamaCppBackend(Backend):
         self._n_ctx = 0
         self._eog_ids: list[int] = []
         self._backend_sampling = False
+        self._extra_buffers: dict[str, Any] = {}
         self.gguf_path: Path | None = None
 
     # ---- loading -----------------------------------------------------------------------------
@@ -190,6 +197,18 @@ class LlamaCppBackend(Backend):
             if s["load_mode"] not in _LOAD_MODES:
                 raise BackendError(f"{self.run.name}: load_mode must be one of {', '.join(_LOAD_MODES)}")
             mp.load_mode = _LOAD_MODES[s["load_mode"]]
+
+        from engine.cpu import extra_buffers_choice
+
+        try:
+            extra_bufts, extra_why = extra_buffers_choice(s.get("extra_buffers", "auto"), weights_on_cpu=not on_gpu or n_gpu_layers >= 0)
+        except ValueError as e:
+            raise BackendError(f"{self.run.name}: {e}") from None
+        if hasattr(mp, "use_extra_bufts"):
+            mp.use_extra_bufts = extra_bufts
+        else:
+            extra_bufts, extra_why = False, "not in this llama-cpp-python build (no use_extra_bufts)"
+        self._extra_buffers = {"extra_buffers": extra_bufts, "extra_buffers_reason": extra_why}
 
         model = lib.llama_model_load_from_file(str(path).encode(), mp)
         if not model:
@@ -276,6 +295,7 @@ class LlamaCppBackend(Backend):
             "api": "low-level (llama_decode per token)",
             "sampling": "backend (in the graph)" if self._backend_sampling else "host (llama_sampler_sample on the logits)",
             "system_info": lib.llama_print_system_info().decode(errors="replace").strip(),
+            **self._extra_buffers,
         }
         return LoadInfo(device=_device_label(on_gpu), details=details)
 

@@ -63,6 +63,9 @@ _MATMUL = {
 class QuantoBackend(TorchBackend):
     id = "quanto"
     LIBRARIES = ("torch", "transformers", "accelerate", "optimum-quanto")
+    REQUIRES = ("torch", "transformers", "accelerate", "optimum.quanto")
+    DISTRIBUTION = "optimum-quanto"
+    EXTRA = "quanto"
     SETTINGS: ClassVar[dict[str, Any]] = {
         **TORCH_SETTINGS,
         "compute_dtype": str,  # bf16 (default) | fp16 | fp32: activations and unquantized weights

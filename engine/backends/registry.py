@@ -17,6 +17,7 @@ BACKENDS: dict[str, str] = {
     "transformers": "engine.backends.hf:TransformersBackend",
     "quanto": "engine.backends.quanto:QuantoBackend",
     "bitsandbytes": "engine.backends.bnb:BitsAndBytesBackend",
+    "torchao": "engine.backends.torchao:TorchAOBackend",
     FAKE_BACKEND_ID: "engine.backends.fake:ScriptedFakeBackend",
 }
 

@@ -70,6 +70,7 @@ TORCH_SETTINGS: dict[str, Any] = {
     "cache": str,  # dynamic (default) | static
     "compile": bool,  # torch.compile the decode step (default false; a failure falls back, recorded)
     "compile_mode": str,  # torch.compile mode: default | reduce-overhead | max-autotune
+    "graphs": bool,  # capture the decode step in CUDA graphs (static cache; a failed capture falls back, recorded)
     "attn_implementation": str,  # eager | sdpa | flash_attention_2 | ... (default: transformers')
     "torch_threads": int,  # torch.set_num_threads for this run (default: torch's own)
     "warmup": bool,  # a 4-token generation inside load(): kernels build, compile runs (default true)
@@ -158,6 +159,9 @@ class TorchBackend(Backend):
     SETTINGS: ClassVar[dict[str, Any]] = dict(TORCH_SETTINGS)
     #: distributions whose versions go into details["libraries"]
     LIBRARIES: ClassVar[tuple[str, ...]] = ("torch", "transformers", "accelerate", "safetensors")
+    REQUIRES: ClassVar[tuple[str, ...]] = ("torch", "transformers", "accelerate", "safetensors")
+    DISTRIBUTION: ClassVar[str | None] = "transformers"
+    EXTRA: ClassVar[str | None] = "transformers"
 
     def __init__(self, run: Any, model: Any, *, cache_dir: str | None = None):
         super().__init__(run, model, cache_dir=cache_dir)
@@ -175,6 +179,8 @@ class TorchBackend(Backend):
         self._static_len = 0
         self._static_batch = 1
         self._last_warmup_s: float | None = None
+        self._cache_kind = "dynamic"
+        self._graphs: Any = None  # DecodeGraphs when graphs = true on a GPU
 
     # ---- what subclasses provide ------------------------------------------------------------
 
@@ -284,6 +290,12 @@ class TorchBackend(Backend):
             torch.set_num_threads(int(threads))
         cache_kind = self.choice("cache", CACHES, "dynamic")
         placement = self.placement = self._placement()
+        graphs_wanted = bool(self.run.settings.get("graphs"))
+        if graphs_wanted and cache_kind != "static":
+            if "cache" in self.run.settings:
+                self.notes.append(f"cache={cache_kind!r} replaced by 'static': CUDA graphs need a static KV cache")
+            cache_kind = "static"
+        self._cache_kind = cache_kind
         self.check_supported(placement)
         self._dtype = self.torch_dtype()
 
@@ -310,14 +322,29 @@ class TorchBackend(Backend):
         self._decode_forward = model.forward
 
         compile_state = "off"
+        graphs_state = self._setup_graphs(placement) if graphs_wanted else "off"
         warmup_s = None
         if self.run.settings.get("compile"):
             compile_state = self._compile(cache_kind)
             warmup_s = self._last_warmup_s
         elif self.run.settings.get("warmup", True):
             warmup_s = self._warmup()
+        if self._graphs is not None:
+            graphs_state = self._graphs.describe()  # the warm-up captured the first bucket (or failed to)
         details = self._details(model, placement, source, cache_kind, compile_state, warmup_s)
+        details["graphs"] = graphs_state
         return LoadInfo(device=placement.label, details=details)
+
+    def _setup_graphs(self, placement: Placement) -> str:
+        """CUDA graphs for the decode step where they can run; the reason where they cannot."""
+        if not placement.is_cuda:
+            return "off: a CPU run (CUDA graphs need a GPU)"
+        if placement.multi_gpu:
+            return "off: the model spans several GPUs (one graph per device is not implemented)"
+        from engine.backends.cuda_graphs import DecodeGraphs
+
+        self._graphs = DecodeGraphs(self._torch, lambda **kw: self._decode_forward(**kw))
+        return "on"
 
     def _load_checkpoint(self, placement: Placement) -> tuple[Any, Any, str]:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -438,6 +465,8 @@ class TorchBackend(Backend):
                 raise
             self._decode_forward = eager
             self._static_cache = None
+            if self._graphs is not None:
+                self._graphs.reset()
             reason = f"{type(e).__name__}: {_one_line(e)}"
             self.notes.append(f"torch.compile failed, running eagerly: {reason}")
             self._warmup()
@@ -473,6 +502,8 @@ class TorchBackend(Backend):
 
             size = -(-needed // STATIC_CACHE_STEP) * STATIC_CACHE_STEP
             self._static_cache = None
+            if self._graphs is not None:
+                self._graphs.reset()  # they point into the old cache's tensors
             gc.collect()
             self._static_cache = StaticCache(config=self.hf_model.config, max_cache_len=size)
             self._static_len = size
@@ -496,12 +527,11 @@ class TorchBackend(Backend):
         stream.finish_reason = "length"
         if max_new <= 0:
             return
-        cache_kind = self.run.settings.get("cache", "dynamic")
+        cache_kind = self._cache_kind
         stop_ids = self._stop_ids
         temperature = float(request.temperature)
         dev = self._input_device
         detok = IncrementalDetokenizer(self.tokenizer)
-        step = self._decode_forward
         generator = None
         try:
             with torch.no_grad():
@@ -517,6 +547,8 @@ class TorchBackend(Backend):
                 token = self._pick(logits, 0 < min_new, temperature, generator)
                 token_id = int(token)
                 position = torch.full((1, 1), len(ids), dtype=torch.long, device=dev)
+                # the static cache's slot for the next token (None: a dynamic cache appends)
+                slot = torch.full((1,), len(ids), dtype=torch.long, device=dev) if cache is not None else None
             n_out = 0
             while True:
                 if token_id in stop_ids and n_out >= min_new:
@@ -528,9 +560,11 @@ class TorchBackend(Backend):
                 if last:
                     return
                 with torch.no_grad():
-                    out = step(input_ids=token.view(1, 1).to(dev), position_ids=position, past_key_values=cache, use_cache=True, logits_to_keep=1)
+                    logits = self._decode_step(cache, token.view(1, 1).to(dev), position, slot, None)
                     position.add_(1)
-                    token = self._pick(out.logits[:, -1, :], n_out < min_new, temperature, generator)
+                    if slot is not None:
+                        slot.add_(1)
+                    token = self._pick(logits, n_out < min_new, temperature, generator)
                     token_id = int(token)
         except BaseException as e:
             if self._is_oom(e):
@@ -564,11 +598,10 @@ class TorchBackend(Backend):
         stream.finish_reasons = ["length"] * n
         if n == 0 or max(caps) <= 0:
             return
-        cache_kind = self.run.settings.get("cache", "dynamic")
+        cache_kind = self._cache_kind
         temperature = float(requests[0].temperature)
         dev = self._input_device
         detoks = [IncrementalDetokenizer(self.tokenizer) for _ in range(n)]
-        step = self._decode_forward
         longest = max(len(p) for p in prompts)
         total = longest + max(caps)
         pad = self._pad_id()
@@ -595,6 +628,8 @@ class TorchBackend(Backend):
                     generator.manual_seed(int(requests[0].seed))
                 tokens = self._pick(out.logits[:, -1, :], [0 < m for m in mins], temperature, generator)
                 position = torch.tensor([[len(p)] for p in prompts], dtype=torch.long, device=dev)
+                # left-padded: every row writes the same static-cache slot at each step
+                slot = torch.full((1,), longest, dtype=torch.long, device=dev) if static else None
             n_out = [0] * n
             done = [False] * n
             while True:
@@ -617,14 +652,28 @@ class TorchBackend(Backend):
                 with torch.no_grad():
                     if not static:
                         mask = torch.cat([mask, mask.new_ones((n, 1))], dim=1)
-                    out = step(input_ids=tokens.view(n, 1).to(dev), attention_mask=mask, position_ids=position,
-                               past_key_values=cache, use_cache=True, logits_to_keep=1)
+                    logits = self._decode_step(cache, tokens.view(n, 1).to(dev), position, slot, mask)
                     position.add_(1)
-                    tokens = self._pick(out.logits[:, -1, :], [n_out[i] < mins[i] for i in range(n)], temperature, generator)
+                    if slot is not None:
+                        slot.add_(1)
+                    tokens = self._pick(logits, [n_out[i] < mins[i] for i in range(n)], temperature, generator)
         except BaseException as e:
             if self._is_oom(e):
                 raise OutOfMemoryError(self._oom_message(f"generating a batch of {n} (longest prompt {longest} tokens)")) from None
             raise
+
+    def _decode_step(self, cache: Any, tokens: Any, positions: Any, slot: Any, mask: Any) -> Any:
+        """One decode step for ``tokens`` [n, 1] at ``positions`` [n, 1]; the logits [n, vocab].
+
+        With a static cache, ``slot`` [1] is the cache slot written (``cache_position``): the step
+        then has no host sync, and with ``graphs = true`` it replays a captured CUDA graph."""
+        if self._graphs is not None and slot is not None:
+            logits = self._graphs.step(cache, self._static_len, tokens, positions, slot, mask)
+            if logits is not None:
+                return logits
+        out = self._decode_forward(input_ids=tokens, attention_mask=mask, position_ids=positions, cache_position=slot,
+                                   past_key_values=cache, use_cache=True, logits_to_keep=1)
+        return out.logits[:, -1, :]
 
     def _pick(self, logits: Any, ban_stop: bool | list[bool], temperature: float, generator: Any) -> Any:
         """The next token id of each row ([n] tensor): argmax, or a seeded sample at ``temperature``.
@@ -721,6 +770,9 @@ class TorchBackend(Backend):
             "hf_device_map": getattr(model, "hf_device_map", None) if placement.multi_gpu else None,
             "gpu_names": gpu_names,
             "torch_cuda": torch.version.cuda,
+            "torch_cuda_available": bool(torch.cuda.is_available()),
+            "torch_cuda_devices": int(torch.cuda.device_count()) if torch.cuda.is_available() else 0,
+            "torch_cpu_capability": _cpu_capability(torch),
             "weights": self.run.weights,
             "checkpoint": source,
             "quantization": self.quantization_details(),
@@ -838,6 +890,14 @@ def _tensor_bytes(t: Any) -> tuple[int, bool]:
     if type(t).__name__ in ("Params4bit", "Int8Params"):
         quantized = True
     return n, quantized
+
+
+def _cpu_capability(torch: Any) -> str | None:
+    """The CPU kernel level torch dispatches to (``DEFAULT``, ``AVX2``, ``AVX512``...)."""
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except Exception:  # older torch
+        return None
 
 
 def _version(dist: str) -> str | None:

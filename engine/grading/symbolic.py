@@ -26,7 +26,7 @@ from concurrent.futures.process import BrokenProcessPool
 from enum import Enum
 
 
-class Outcome(str, Enum):
+class Outcome(str, Enum):  # noqa: UP042 - a StrEnum would change str(Outcome.X)
     """The result of one symbolic check."""
 
     EQUIVALENT = "equivalent"

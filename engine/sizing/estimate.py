@@ -49,6 +49,7 @@ SIZED_QUANTS: dict[str, tuple[str, ...]] = {
     "llama.cpp": tuple(dict.fromkeys(BACKEND_QUANTS["llama.cpp"] + tuple(GGUF_FILE_TYPES))),
     "quanto": BACKEND_QUANTS["quanto"],
     "bitsandbytes": BACKEND_QUANTS["bitsandbytes"],
+    "torchao": BACKEND_QUANTS["torchao"],
     "transformers": BACKEND_QUANTS["transformers"],
 }
 #: most GPUs ``gpus_needed`` looks at before calling a run impossible
@@ -243,7 +244,7 @@ def estimate(
         )
     if backend == "llama.cpp" and arch.family == "minimax":
         notes.append("llama.cpp has no MiniMax-Text-01 (lightning attention) architecture: hypothetical GGUF")
-    if arch.is_moe and backend in ("quanto", "bitsandbytes"):
+    if arch.is_moe and backend in ("quanto", "bitsandbytes", "torchao"):
         notes.append(
             "MoE experts sized as quantized: needs a backend that packs the fused 3-D expert tensors, which "
             "transformers' QuantoConfig/BitsAndBytesConfig skip" if quantize_experts else

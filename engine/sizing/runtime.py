@@ -78,6 +78,11 @@ TORCH_RUNTIME: dict[tuple[str, str], TorchRuntime] = {
     ("quanto", "float8"): TorchRuntime(0.95, 1.0, 0.3),
     ("quanto", "int4"): TorchRuntime(0.95, 1.0, 0.75),
     ("bitsandbytes", "int8"): TorchRuntime(1.3, 0.0, 2.2),
+    # torchao: quantize_ swaps each Linear's weight for its packed subclass in place; one bf16
+    # decoder layer is alive while packing (synthetic runs) -- calibrated on the H200 like quanto
+    ("torchao", "int8"): TorchRuntime(0.95, 1.0, 0.3),
+    ("torchao", "int4"): TorchRuntime(0.95, 1.0, 0.75),
+    ("torchao", "float8"): TorchRuntime(0.95, 1.0, 0.3),
     # nf4/fp4 slack refitted (0.9 -> 0.4) on six process-level NVML peaks measured through
     # quantarena on H100/H200 (benchmarks/sizing_validation.md: Llama-3-8B, Mistral-7B and
     # Qwen2.5-72B shapes); docs/gpu.md's 7.2 GiB was whole-GPU NVML with transformers' generate

@@ -23,6 +23,11 @@ optimum-quanto (through transformers' ``QuantoConfig``): only ``nn.Linear`` modu
   qint4: 4-bit + bf16 scale and bf16 shift per group of 128 inputs (``QModuleMixin``: 128, or
   the largest of 96/64/32 dividing in_features; per-row when in_features <= 128) = 4.25 bpw.
   qfloat8: 8 bits + bf16 per-row scale.
+torchao (``quantize_`` with Int8/Int4/Float8WeightOnlyConfig, lm_head left out; torchao 0.18):
+  int8: int8 ``qdata`` + fp32 scale and int8 zero point per output row (``Int8Tensor``).
+  int4: ``tile_packed_to_4d`` 4-bit + bf16 scale and zero per group of 128 inputs (TinyGemm).
+  float8: e4m3 ``qdata`` + fp32 scale per output row (``Float8Tensor``). Read off the tensors'
+  ``__tensor_flatten__`` on this machine for int8/float8 (a 1536×4096 Linear).
 bitsandbytes (``BitsAndBytesConfig``, same skip list as quanto):
   int8 (LLM.int8): int8 + one fp32 absmax (``SCB``) per output row.
   nf4/fp4: 4 bits + one fp32 absmax per block of 64 (4.5 bpw); with double quantization the
@@ -219,7 +224,7 @@ class TorchScheme:
     """How a PyTorch backend stores one quantized Linear weight."""
 
     label: str  # shown in the breakdown, e.g. "quanto qint4 g128 +bf16 scale/shift"
-    kind: str  # dense | quanto_int8 | quanto_int4 | bnb_int8 | bnb_4bit
+    kind: str  # dense | quanto_int8 | quanto_int4 | bnb_int8 | bnb_4bit | ao_int8 | ao_int4 | ao_float8
     dtype: str = "bf16"  # for kind == dense
     double_quant: bool = False  # bnb 4-bit
 
@@ -233,6 +238,13 @@ class TorchScheme:
         if self.kind == "quanto_int4":  # packed 4-bit + bf16 scale and shift per group
             g = quanto_group_size(t.cols)
             groups = rows * (t.cols // g) if g else rows
+            return n // 2 + groups * 4
+        if self.kind == "ao_int8":  # int8 + fp32 scale + int8 zero point per output row
+            return n + rows * 5
+        if self.kind == "ao_float8":  # e4m3 + fp32 scale per output row
+            return n + rows * 4
+        if self.kind == "ao_int4":  # packed 4-bit + bf16 scale and zero per group of 128 (tile_packed_to_4d)
+            groups = rows * max(1, math.ceil(t.cols / 128))
             return n // 2 + groups * 4
         if self.kind == "bnb_int8":  # int8 + fp32 SCB per output row
             return n + rows * 4
@@ -267,6 +279,13 @@ def torch_scheme(backend: str, quant: str, *, double_quant: bool = False) -> Tor
         if quant in ("nf4", "fp4"):
             label = f"bnb {quant} b64 " + ("+8-bit absmax (double quant)" if double_quant else "+fp32 absmax")
             return TorchScheme(label, "bnb_4bit", double_quant=double_quant)
+    if backend == "torchao":
+        if quant == "int8":
+            return TorchScheme("torchao int8 wo +fp32 row scale", "ao_int8")
+        if quant == "int4":
+            return TorchScheme("torchao int4 wo g128 +bf16 scale/zero", "ao_int4")
+        if quant == "float8":
+            return TorchScheme("torchao float8 e4m3 wo +fp32 row scale", "ao_float8")
     raise SizingError(f"no storage scheme for {backend}/{quant}")
 
 

@@ -20,7 +20,7 @@ from tui.model import short_names
 def summary_table(summary: dict[str, Any]) -> Table:
     t = Table(box=None, header_style="bold", pad_edge=False)
     for h, j in (("run", "left"), ("status", "left"), ("accuracy", "right"), ("?", "right"), ("…", "right"),
-                 ("TTFT p50", "right"), ("tok/s p50", "right"), ("peak VRAM", "right"), ("peak RSS", "right"), ("J/token", "right")):
+                 ("TTFT p50", "right"), ("tok/s p50", "right"), ("VRAM (run)", "right"), ("peak RSS", "right"), ("J/token", "right")):
         t.add_column(h, justify=j, no_wrap=True)  # type: ignore[arg-type]
     rows = summary.get("runs", [])
     short = short_names([r.get("run", "") for r in rows])
@@ -30,7 +30,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
         t.add_row(
             short.get(r.get("run", ""), r.get("run", "")), Text(status, style="green" if status == "ok" else "bold red"), acc,
             str(r.get("unparsed", 0)), str(r.get("truncated", 0)), figures.seconds(r.get("ttft_s_median")),
-            figures.number(r.get("decode_tok_s_median"), ".1f"), figures.mib(r.get("peak_vram_mib")),
+            figures.number(r.get("decode_tok_s_median"), ".1f"), figures.mib(r.get("peak_vram_process_mib")),
             figures.mib(r.get("rss_mib_peak")), figures.number(r.get("j_per_token"), ".3f"),
         )
     return t

@@ -26,7 +26,7 @@ def _metrics(model: SessionModel) -> list[tuple[str, str, Callable[[RunView], fl
         ("decode tok/s (p50)", "max", lambda r: r.row.get("decode_tok_s_median"), lambda v: f"{v:.1f}"),
     ]
     if any(r.peak_vram_mib is not None for r in runs):
-        out.append(("peak VRAM", "min", lambda r: r.peak_vram_mib, figures.mib))
+        out.append(("VRAM (run)", "min", lambda r: r.peak_vram_mib, figures.mib))
     else:
         out.append(("peak RSS (no GPU)", "min", lambda r: r.row.get("rss_mib_peak"), figures.mib))
     out.append(("accuracy", "max", lambda r: r.row.get("accuracy"), lambda v: f"{100 * v:.0f}%"))

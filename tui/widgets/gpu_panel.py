@@ -98,13 +98,14 @@ class GpuPanel(Widget):
         t.add_column("device", no_wrap=True)
         t.add_column("status", no_wrap=True)
         t.add_column("load", justify="right", no_wrap=True)
-        t.add_column("peak VRAM", justify="right", no_wrap=True)
+        t.add_column("VRAM (run)", justify="right", no_wrap=True)
+        t.add_column("GPU used", justify="right", no_wrap=True)
         t.add_column("peak RSS", justify="right", no_wrap=True)
         for rv in m.runs.values():
             c = run_colour(rv.number)
             t.add_row(
                 Text(f" {rv.number} ", style=f"bold black on {c}"), Text(m.short_name(rv), style=f"bold {c}"),
                 m.device_label(rv), rv.status, figures.number(rv.load_s, ".1f", "s"),
-                figures.mib(rv.peak_vram_mib), figures.mib(rv.row.get("rss_mib_peak")),
+                figures.mib(rv.peak_vram_mib), figures.mib(rv.peak_gpu_used_mib), figures.mib(rv.row.get("rss_mib_peak")),
             )
         return t

@@ -250,12 +250,12 @@ class RunPane(Widget, can_focus=True):
         run = self.run
         t = Text()
         if run.on_gpu:
-            t.append("VRAM ", style="dim")
+            t.append("GPU mem ", style="dim")
             frac = (run.vram_used_mib / run.vram_total_mib) if run.vram_used_mib is not None and run.vram_total_mib else None
             tail = Text.assemble(
                 (" " + figures.mib_pair(run.vram_used_mib, run.vram_total_mib), "bold"),
-                ("  peak ", "dim"), (figures.mib(run.peak_vram_mib), "bold"),
-                ("  GPU ", "dim"), (figures.number(run.gpu_util_pct, ".0f", "%").replace(" %", "%"), "bold"),
+                ("  run peak ", "dim"), (figures.mib(run.peak_vram_mib), "bold"),
+                ("  util ", "dim"), (figures.number(run.gpu_util_pct, ".0f", "%").replace(" %", "%"), "bold"),
             )
             bar_w = max(4, min(24, width - t.cell_len - tail.cell_len))
             filled, empty = figures.bar(frac, bar_w)

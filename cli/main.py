@@ -7,6 +7,7 @@
     quantarena plan [--gpus 8x80GiB] place runs on GPUs
     quantarena runs                 list the catalog's runs
     quantarena doctor [--json]      which backends work on this machine (a real load + generate each)
+    quantarena report DIR [DIR...]  one self-contained HTML report (+ --csv, --parquet)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 
 from cli.exit_codes import ExitCode
 
-TOOLS = ("grade", "size", "plan", "runs", "doctor")
+TOOLS = ("grade", "size", "plan", "runs", "doctor", "report")
 
 
 def add_session_arguments(p: argparse.ArgumentParser) -> None:
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="quantarena",
         description="Compare quantized LLM engines on MATH-PT: accuracy, speed and memory side by side.",
-        epilog="Tools: quantarena {grade,size,plan,runs,doctor} --help. Exit codes: 0 ok, 2 usage/config error, "
+        epilog="Tools: quantarena {grade,size,plan,runs,doctor,report} --help. Exit codes: 0 ok, 2 usage/config error, "
         "3 a run failed to load, 130 interrupted; doctor: 1 when an installed backend does not work.",
     )
     p.add_argument("--batch", action="store_true", help="run headless and write results (no TUI)")
@@ -73,6 +74,10 @@ def _tool_parser(name: str) -> argparse.ArgumentParser:
         from cli import doctor
 
         doctor.add_arguments(p)
+    elif name == "report":
+        from cli.report import command as report
+
+        report.add_arguments(p)
     elif name == "runs":
         p.add_argument("--models", metavar="PATH")
         p.add_argument("--all", action="store_true", help="also the runs not in the default selection")
@@ -101,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from cli import doctor
 
                 return int(doctor.run(args))
+            if name == "report":
+                from cli.report import command as report
+
+                return int(report.run(args))
             from cli.batch import list_runs
 
             return int(list_runs(args))

@@ -325,18 +325,22 @@ def _in_problem(v: object, ctx: _Context) -> bool:
     return False
 
 
+_NOT_NAMES = set("""quem qual quais quanto quantos quantas sabendo considera considere seja sejam determina determine mostra mostre
+calcula calcule na no num numa nas nos o a os as um uma se em para como depois entretanto cada este esta estes estas esse essa
+no ao aos de do da dos das por pelo pela que quando onde então entao logo assim portanto há ha existe existem sendo dado dados
+durante certo certa hoje ontem amanhã inicialmente finalmente prova indica encontra escreve diz dê complete completa""".split())
+
+
 def _problem_names(problem: str) -> list[str]:
-    """Capitalized words of the problem that are names (not only at a sentence start)."""
+    """Capitalized words of the problem that are names (not a function word opening a sentence)."""
     text = re.sub(MATH, " ", problem.split("Conteúdo referenciado:")[0])
-    counts: dict[str, int] = {}
+    out: dict[str, None] = {}
     for m in _NAME_WORD.finditer(text):
-        before = text[: m.start()].rstrip()
-        at_start = not before or before[-1] in ".!?:\n\"“"
         w = m.group(1)
-        if plain(w) in ("quem", "qual", "quais", "quantos", "quantas", "sabendo", "considera", "seja", "sejam", "determina", "mostra", "calcula", "na", "no", "num", "numa", "o", "a", "os", "as", "um", "uma", "se", "em", "para", "como", "depois", "entretanto", "cada"):
+        if plain(w) in _NOT_NAMES or plain(w.split()[0]) in _NOT_NAMES or len(w) < 3:
             continue
-        counts[w] = counts.get(w, 0) + (0 if at_start else 1) + 1
-    return [w for w, c in counts.items() if c >= 2]
+        out[w] = None
+    return list(out)
 
 
 def _problem_options(problem: str) -> list[str]:
@@ -548,6 +552,9 @@ def _score(c: Candidate, cands: list[Candidate], ctx: _Context, pos: int, asks: 
     if asks == "count" and re.fullmatch(r"\s*[A-Za-z]\s*", lhs_var.split("\x00")[-1] or "") and "object" not in notes and "echo" not in notes:
         sc -= 2.0  # "N=688" answers "Quantos números ...?" only when it says how many
         notes.append("assigns-variable")
+    if lhs_var and any(_object_key(lhs_var.split("\x00")[0]) == _object_key(a) for a in ctx.part.about) and "object" not in notes:
+        sc -= 3.0  # "$N = 23569$" when the sum of the digits of N is asked
+        notes.append("about")
     compound = [o for o in ctx.part.objects if re.search(r"[-+*/]|\\cdot|\\times", o) and len(o) <= 20]
     if compound and lhs_var and "object" not in notes and any(
             re.fullmatch(r"\s*" + re.escape(v) + r"\s*", lhs_var.split("\x00")[-1]) for o in compound for v in re.findall(r"[a-zA-Z]", o)):
@@ -690,11 +697,35 @@ def _list_candidates(sent: Sentence, values: list[Candidate], tuples_only: bool 
         inner = re.sub(r"^\\\{\s*|\s*\\\}$", "", result.strip())
         if r"\ldots" in inner or r"\dots" in inner:
             continue
+        parts = _top_level_split(inner)
+        if len(parts) >= 2 and all(_tuple_of(p) is not None for p in parts):
+            tuples = [_tuple_of(p) for p in parts]
+            text = "\\{" + ", ".join(t[0] for t in tuples if t) + "\\}"
+            out.append(Candidate(text, frozenset(_key(t[1]) for t in tuples if t), "set", sent, m.start(), m.end(), rule="set"))
+            continue
         elems = [e for e in re.split(r"\s*(?:,|;|\\text\{\s*e\s*\}|\\mbox\{\s*e\s*\})\s*", inner) if e.strip()]
         if not tuples_only and len(elems) >= 2 and all(evaluate(f) is not None for e in elems for f in normal_forms(e)[:1]):
             vals = [evaluate(normal_forms(e)[0]) for e in elems]
             text = "\\{" + ", ".join(normal_forms(e)[0] for e in elems) + "\\}"
             out.append(Candidate(text, frozenset(_key(v) for v in vals), "set", sent, m.start(), m.end(), rule="set"))
+    return out
+
+
+def _top_level_split(s: str) -> list[str]:
+    """``(1,2), (3,4)`` -> ["(1,2)", "(3,4)"]: commas and semicolons outside brackets."""
+    out, depth, cur = [], 0, ""
+    for ch in s:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        if ch in ",;" and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        out.append(cur.strip())
     return out
 
 
@@ -829,7 +860,11 @@ def _best(sents: list[Sentence], ctx: _Context) -> tuple[Candidate | None, Candi
             if c.kind == "set":
                 if len(c.value) >= 2:  # type: ignore[arg-type]
                     c.score += 1.5
-                elif "conclusion" not in c.notes and not c.explicit:
+                elif any(o.kind == "set" and len(o.value) >= 2 and c.value <= o.value for o in cands):  # type: ignore[arg-type,operator]
+                    c.score -= 3.0  # one member of a list of solutions
+                    c.notes.append("list-member")
+                elif "conclusion" not in c.notes and not c.explicit and not (
+                        re.search(r"[úu]nic", sent.text, re.I) and _WEAK.search(sent.text)):
                     c.score -= 3.0
                     c.notes.append("not-concluded")
                 elif not (re.search(r"[úu]nic", sent.text, re.I) or (_UNIQUE.search(sent.text[max(0, c.start - 30) : c.start])
@@ -845,7 +880,8 @@ def _best(sents: list[Sentence], ctx: _Context) -> tuple[Candidate | None, Candi
     if best.kind == "set" and len(best.value) >= 2:  # type: ignore[arg-type]
         # lists of solutions in several sentences ("Obtemos assim os números ..." twice): a union
         rival = next((c for c in scored[1:] if c.kind == "set" and len(c.value) >= 2 and c.sentence is not best.sentence  # type: ignore[arg-type]
-                      and not (c.value & best.value) and c.score >= best.score - 4.5), None)  # type: ignore[operator]
+                      and not (c.value & best.value) and c.score >= best.score - 3.0  # type: ignore[operator]
+                      and not re.search(r"\sou\s", c.sentence.text[c.start : c.end])), None)
         if rival is not None:
             best.notes.append("split-lists")
             other = rival if other is None or rival.score > other.score else other
@@ -869,6 +905,8 @@ def _confidence(best: Candidate, other: Candidate | None) -> str:
     margin = best.score - (other.score if other is not None else -5.0)
     if best.explicit and margin >= 1.0:
         return "high"
+    if any(n in best.notes for n in ("not-unique", "not-concluded", "list-member")):
+        return "low"  # one value for "all solutions" without "o único ...": a guess
     signal = any(n in best.notes for n in _SIGNALS)
     if "bound" in best.notes and not any(n in best.notes for n in ("echo", "object", "subject")):
         signal = False  # "n <= 7" answers a maximum only when it is the asked quantity
@@ -952,7 +990,7 @@ def _extract_part(part: Part, problem: str, sol: Solution, sents_by_res: list[li
 
 
 def _unreadable_final(sents_by_res: list[list[Sentence]], ctx: _Context) -> Sentence | None:
-    """The last sentence of a resolution when it assigns the question's object something that is
+    r"""The last sentence of a resolution when it assigns the question's object something that is
     not a readable value (``(a_0,\ldots)=(2012,2,\ldots)``, a formula in words)."""
     for sents in sents_by_res:
         if not sents:
@@ -996,8 +1034,8 @@ def _flagged_check(gp: GoldPart, part: Part, problem: str, sol: Solution) -> Gol
     """A noisy solution: its order cannot be trusted, so every concluding statement counts. The gold
     stands when the value is stated by two conclusions (a repeated passage) and no conclusion states
     another one; an explicit answer phrase stands on its own."""
-    if gp.rule == "answer-phrase":
-        return replace(gp, reason=gp.reason + "; agree: explicit answer")
+    if gp.rule == "answer-phrase" or (gp.kind == "set" and gp.confidence == "high"):
+        return replace(gp, reason=gp.reason + "; agree: explicit answer or a concluding list")
     ctx = _Context(part=part, problem_numbers=_problem_numbers(problem), problem_vars=set(), names=[], options=[],
                    angles=bool(_ANGLE_PROBLEM.search(problem)))
     strong: dict[object, int] = {}

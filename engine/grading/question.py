@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 FIGURE_MARKER = "Conteúdo referenciado:"
 
@@ -41,6 +41,7 @@ class Part:
     objects: tuple[str, ...]  # math objects the question names, normalized ("n", "\\overline{BE}")
     extremum: str | None  # "max" | "min" | None
     tuples: tuple[str, ...] = ()  # the variables of a tuple answer, in order ("x", "y") when asked for pairs/triples
+    about: tuple[str, ...] = ()  # objects the asked quantity is computed from ("a soma dos algarismos de $N$": N)
 
     @property
     def gradable(self) -> bool:
@@ -246,7 +247,7 @@ _ASK_WORD = re.compile(
 )
 
 
-def _objects(sentences: list[str]) -> tuple[str, ...]:
+def _objects(sentences: list[str], about: list[str] | None = None) -> tuple[str, ...]:
     """Math objects the question asks about: those after its last asking word ("..., determina
     $\\overline{DF}$"), else every short one of the asking sentences."""
     out = []
@@ -256,6 +257,12 @@ def _objects(sentences: list[str]) -> tuple[str, ...]:
         if asks and _MATH.search(tail):
             s = tail
         for m in _MATH.finditer(s):
+            lead = plain(s[: m.start()][-60:])
+            if asks and re.search(r"\b(?:soma|produto|diferenca|quociente|numero\s+de|quantidade|algarismos?|digitos?|dobro|triplo|"
+                                  r"metade|media|resto|perimetro|area|volume|quadrado|cubo|raiz)\s+(?:d[oae]s?\s+)?(?:\w+\s+)?$", lead):
+                if about is not None:
+                    about.append(_normalize_object(next(g for g in m.groups() if g is not None)))
+                continue  # "a soma dos algarismos de $N$" asks about N, it does not ask for N
             body = next(g for g in m.groups() if g is not None)
             body = re.split(r"\s*(?:>|<|\\geq?|\\leq?|\\in\b|\\neq?)\s*", body.strip())[0]
             body = body.strip()
@@ -286,6 +293,8 @@ def classify(text: str) -> str:
             return "yes_no"
     if _NAME.search(last_q or focus):
         return "other" if _COUNT.search(last_q or focus) else "name"
+    if re.search(r"\bpara\s+cada\s+(?:valor|n[úu]mero|inteiro|natural)\b", last_q or focus, re.I):
+        return "other"  # the answer depends on n: a description, not a value
     if _EACH.search(last_q or focus) or re.search(
             r"\b(?:qual|quais|quanto|quantos|quanta|quantas)\b[^?]{0,30}\b(?:o|a)\s+(?:comprimento|largura|altura|idade|pre[çc]o|valor|[áa]rea|per[íi]metro)\s+e\s+(?:o|a)\s+\w+",
             last_q or focus, re.I) or (last_q and re.search(
@@ -308,9 +317,10 @@ def _part(label: str, text: str) -> Part:
     asking = asking_sentences(t) or _sentences(t)[-1:]
     focus = " ".join(asking)
     extremum = "max" if _MAX.search(focus) else "min" if _MIN.search(focus) else None
-    objects = _objects(asking)
+    about: list[str] = []
+    objects = _objects(asking, about)
     return Part(label=label, text=text, asks=classify(text), keywords=content_words(focus),
-                objects=objects, extremum=extremum, tuples=_tuple_variables(focus, objects))
+                objects=objects, extremum=extremum, tuples=_tuple_variables(focus, objects), about=tuple(about))
 
 
 def _tuple_variables(focus: str, objects: tuple[str, ...]) -> tuple[str, ...]:
@@ -338,7 +348,7 @@ def read_question(problem: str) -> Question:
         for label, body in questions:
             part = _part(label, body)
             if not part.keywords and preamble:
-                part = Part(part.label, part.text, part.asks, content_words(preamble[-300:]), part.objects, part.extremum, part.tuples)
+                part = replace(part, keywords=content_words(preamble[-300:]))
             parts.append(part)
         return Question(tuple(parts))
     return Question((_part("", text),))

@@ -483,9 +483,8 @@ def _score(c: Candidate, cands: list[Candidate], ctx: _Context, pos: int, asks: 
     near = _near_echo(s, c.end, ctx)
     # where the sentence stands
     sc -= min(8.0, 2.2 * pos)
-    ap = None
-    for ap in _ANSWER_PHRASE.finditer(s[max(0, c.start - 45) : c.start]):
-        pass
+    phrases = list(_ANSWER_PHRASE.finditer(s[max(0, c.start - 45) : c.start]))
+    ap = phrases[-1] if phrases else None
     if ap is not None and not re.search(r"[.;]\s*$", before) and not re.search(
             r"\d|\bmais\b|\bmenos\b|\bsoma\b", re.sub(MATH, " ", s[max(0, c.start - 45) + ap.end() : c.start])):
         sc += 5.0

@@ -235,9 +235,9 @@ def _prepare_parts(problem: Problem, response: str, gold: GoldAnswer, extra: dic
         if pred is None:
             parts.append(PartGrade(gp.label, UNPARSED, None, gp.answer, "no answer for this part"))
             continue
-        verdict, why, gold_forms, pred_forms = _compare_one(gp.answer, gp.kind, pred)
-        parts.append(PartGrade(gp.label, verdict or UNGRADED, pred, gp.answer, why))
-        if verdict is None:
+        part_verdict, why, gold_forms, pred_forms = _compare_one(gp.answer, gp.kind, pred)
+        parts.append(PartGrade(gp.label, part_verdict or UNGRADED, pred, gp.answer, why))
+        if part_verdict is None:
             jobs.append((i, gold_forms, pred_forms))
     extracted = "; ".join(f"{p.label}) {p.extracted}" for p in parts)
     base = Grade(UNGRADED, UNGRADED, extracted, gold.answer, "", "parts", gold.confidence, **extra)

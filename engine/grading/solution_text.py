@@ -107,9 +107,8 @@ def clean(solution: str) -> str:
     s = _PICTURE.sub(" ", s)
     s = _MARKS.sub(" ", s)
     s = re.sub(r"\\(?:qed|blacksquare|square)\b|\$\\square\$|∎", " ", s)
-    m = None
-    for m in _NOTE.finditer(s):
-        pass
+    notes = list(_NOTE.finditer(s))
+    m = notes[-1] if notes else None
     if m is not None and m.start() > len(s) * 0.4:
         s = s[: m.start()]
     # a placeholder alone in a math segment ("$$(table1)$$") goes with its delimiters

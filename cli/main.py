@@ -2,7 +2,8 @@
 
     quantarena                      the Textual TUI (start screen when no runs are given)
     quantarena --batch [options]    the same runs headless: results.jsonl + summary.json/.md
-    quantarena grade RESULTS.jsonl  re-grade saved answers
+    quantarena grade RESULTS.jsonl  re-grade saved answers (--judge RUN: an LLM judge too)
+    quantarena dataset coverage DIR usable gold answers per open-ended split (--audit N)
     quantarena size MODEL --quant Q how much VRAM / how many GPUs
     quantarena plan [--gpus 8x80GiB] place runs on GPUs
     quantarena runs                 list the catalog's runs
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 
 from cli.exit_codes import ExitCode
 
-TOOLS = ("grade", "size", "plan", "runs")
+TOOLS = ("grade", "size", "plan", "runs", "dataset")
 
 
 def add_session_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="quantarena",
         description="Compare quantized LLM engines on MATH-PT: accuracy, speed and memory side by side.",
-        epilog="Tools: quantarena {grade,size,plan,runs} --help. Exit codes: 0 ok, 2 usage/config error, "
+        epilog="Tools: quantarena {grade,size,plan,runs,dataset} --help. Exit codes: 0 ok, 2 usage/config error, "
         "3 a run failed to load, 130 interrupted.",
     )
     p.add_argument("--batch", action="store_true", help="run headless and write results (no TUI)")
@@ -68,6 +69,10 @@ def _tool_parser(name: str) -> argparse.ArgumentParser:
         from cli import plan
 
         plan.add_arguments(p)
+    elif name == "dataset":
+        from cli import dataset
+
+        dataset.add_arguments(p)
     elif name == "runs":
         p.add_argument("--models", metavar="PATH")
         p.add_argument("--all", action="store_true", help="also the runs not in the default selection")
@@ -92,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from cli import plan
 
                 return int(plan.run(args))
+            if name == "dataset":
+                from cli import dataset
+
+                return int(dataset.run(args))
             from cli.batch import list_runs
 
             return int(list_runs(args))

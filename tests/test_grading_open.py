@@ -164,7 +164,7 @@ def mathpt_open() -> dict[str, Problem]:
     return {p.id: p for p in load_problems(MATHPT, splits=["ptpt_open_ended", "ptbr_open_ended"])}
 
 
-#: golds checked by hand in the audits (scripts/gold_coverage.py --audit): extraction must give
+#: golds checked by hand in the audits (quantarena dataset coverage DIR --audit N): extraction must give
 #: exactly these, or nothing usable
 AUDITED = {
     "ptpt_open_ended/1": "128", "ptpt_open_ended/116": "10", "ptpt_open_ended/320": "1939",

@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, metavar="N", help="--batch throughput mode: each run answers N problems at once "
                    "(batched decode) and reports aggregate tok/s beside its single-stream tok/s (default 1)")
     add_session_arguments(p)
+    from cli import judge_options
+
+    judge_options.add_arguments(p)  # --batch only
     return p
 
 
@@ -109,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(e.code) if isinstance(e.code, int) else int(ExitCode.USAGE)
     if getattr(args, "concurrency", None) is not None and not args.batch:
         print("quantarena: --concurrency is a --batch option (the TUI shows one answer per run at a time)", file=sys.stderr)
+        return int(ExitCode.USAGE)
+    if getattr(args, "judge", None) and not args.batch:
+        print("quantarena: --judge is a --batch option (or: quantarena grade RESULTS.jsonl --judge RUN)", file=sys.stderr)
         return int(ExitCode.USAGE)
     if args.batch:
         from cli.batch import run_batch

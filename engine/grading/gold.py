@@ -114,7 +114,7 @@ _STRONG = re.compile(
     r"\b(?:logo|portanto|assim|conclu[íi]mos|conclui-se|concluindo|em\s+conclus[ãa]o|deste\s+modo|desta\s+forma|"
     r"dessa\s+forma|desse\s+modo|por\s+conseguinte|consequentemente|finalmente|por\s+fim|no\s+total|ao\s+todo|"
     r"em\s+suma|em\s+resumo|em\s+qualquer\s+caso|pelo\s+que|donde|da[ií]|resposta|pedid[oa]s?|procurad[oa]s?|"
-    r"pretendid[oa]s?)\b",
+    r"pretendid[oa]s?|com\s+isso|dessa\s+maneira|desta\s+maneira|sendo\s+assim|por\s+isso|teremos,?\s+ent[ãa]o)\b",
     re.I,
 )
 _WEAK = re.compile(
@@ -529,6 +529,9 @@ def _score(c: Candidate, cands: list[Candidate], ctx: _Context, pos: int, asks: 
             sc += 1.0  # the last value of the last sentence
             if (_WEAK.search(s) or _STRONG.search(s)) and not _HYPOTHESIS.search(s) and not _THIS_CASE.search(s):
                 notes.append("final")
+            elif "computed" in notes and c.kind in ("number", "expression") and not _HYPOTHESIS.search(s) \
+                    and not _THIS_CASE.search(s) and not in_paren:
+                notes.append("final")  # the solution ends computing it: "... = 100 + 97 = 197."
     kw_before = set(ctx.part.keywords) & set(content_words(s[: c.start]))
     obj_before = any(_lhs_is_object(next(g for g in m.groups() if g is not None), ctx) for m in MATH.finditer(s[: c.start]))
     if (len(kw_before) >= 2 or (kw_before and len(ctx.part.keywords) <= 3) or obj_before) and (_STATES.search(before) or "equation" in notes):
@@ -611,6 +614,10 @@ def _score(c: Candidate, cands: list[Candidate], ctx: _Context, pos: int, asks: 
             sc += 0.3
             c.rule = "bound"
             notes.append("bound")
+            words = re.search(r"\b(no\s+m[áa]ximo|quando\s+muito|no\s+m[íi]nimo|pelo\s+menos)\s*$", before, re.I)
+            if words and "conclusion" in notes and \
+                    (ctx.part.extremum == "max") == bool(re.search(r"m[áa]ximo|muito", words.group(1), re.I)):
+                notes.append("bound-words")  # "poderá levantar no máximo 40", asked the maximum
         else:
             sc -= 3.0
     if asks == "count" and not (isinstance(c.value, Fraction) and c.value.denominator == 1 and c.value >= 0):
@@ -908,7 +915,7 @@ def _confidence(best: Candidate, other: Candidate | None) -> str:
     if any(n in best.notes for n in ("not-unique", "not-concluded", "list-member")):
         return "low"  # one value for "all solutions" without "o único ...": a guess
     signal = any(n in best.notes for n in _SIGNALS)
-    if "bound" in best.notes and not any(n in best.notes for n in ("echo", "object", "subject")):
+    if "bound" in best.notes and not any(n in best.notes for n in ("echo", "object", "subject", "bound-words")):
         signal = False  # "n <= 7" answers a maximum only when it is the asked quantity
     if not signal:
         return "low"  # being last is not enough: a careful reader wants a conclusion or the question's words
@@ -1113,9 +1120,11 @@ def _multi_part(parts: tuple[Part, ...], problem: str, sol: Solution, flags: tup
         gp = _extract_part(p, problem, sub, sub.resolutions) if sub.resolutions else GoldPart(p.label, None, "none", "empty part")
         conf, reason = _noise_cap(gp, flags)
         golds.append(replace(gp, confidence=conf, reason=reason))
-    gradable = [g for g in golds if g.asks in ("value", "count", "set", "name", "yes_no")]
+    # a part with nothing to compare (a proof, a table, no value in its solution) is left out;
+    # a part with a doubtful gold (low) makes the whole item doubtful
+    gradable = [g for g in golds if g.asks in ("value", "count", "set", "name", "yes_no") and g.confidence != "none"]
     if not gradable:
-        return GoldAnswer(None, "none", "no part asks for a value (proofs or constructions)", parts=tuple(golds), flags=flags)
+        return GoldAnswer(None, "none", "no part has a value to compare (proofs, constructions, tables)", parts=tuple(golds), flags=flags)
     worst = min(gradable, key=lambda g: _RANK[g.confidence])
     answer = "; ".join(f"{g.label}) {g.answer}" for g in gradable)
     if not worst.usable:

@@ -219,7 +219,7 @@ def _prepare_open(problem: Problem, response: str) -> Grade | _Pending:
 
 
 def _prepare_parts(problem: Problem, response: str, gold: GoldAnswer, extra: dict[str, Any]) -> Grade | _Pending:
-    gradable = [p for p in gold.parts if p.asks in ("value", "count", "set", "name", "yes_no")]
+    gradable = [p for p in gold.parts if p.asks in ("value", "count", "set", "name", "yes_no") and p.confidence != "none"]
     if not gold.usable or not gradable:
         pred, how = extract_open_answer(response)
         verdict = UNPARSED if pred is None else UNGRADED

@@ -773,10 +773,8 @@ def _yes_no(sol: Solution, part: Part) -> tuple[str, str, str] | None:
                          ("pod", r"pod\w*|poder\w*"), ("consegu", r"consegu\w*"), ("tem", r"t[êe]m|tem|ter[áa]?")):
         if re.search(r"\b" + stemw, q) or (stemw == "exist" and re.search(r"\b(?:ha|havera)\b", q)):
             verbs.append(forms)
-    if not verbs:
-        return None
-    pattern = re.compile(r"\b(?:" + "|".join(verbs) + r")\b", re.I)
-    for sent in reversed(sents[-3:]):
+    pattern = re.compile(r"\b(?:" + "|".join(verbs) + r")\b", re.I) if verbs else None
+    for sent in reversed(sents[-3:]) if pattern is not None else []:
         t = re.sub(MATH, " ", sent.text)
         if not _STRONG.search(t) and sent is not sents[-1]:
             continue
@@ -786,6 +784,13 @@ def _yes_no(sol: Solution, part: Part) -> tuple[str, str, str] | None:
         head = t[max(0, m.start() - 25) : m.end()]
         negative = bool(re.search(r"\bn[ãa]o\b[^,;]{0,20}$|\bimposs[íi]ve", head, re.I)) or bool(re.match(r"imposs", m.group(0), re.I))
         return ("não" if negative else "sim"), ("high" if _STRONG.search(t) else "medium"), "yes-no-conclusion"
+    # else the last concluding sentence: a negation in it answers "não" ("não existe nenhuma forma ...")
+    for sent in reversed(sents[-3:]):
+        t = re.sub(MATH, " ", sent.text)
+        if _AFTERWORD.match(t) or _HYPOTHESIS.search(t) or not _STRONG.search(t):
+            continue
+        t = re.sub(r"\bn[ãa]o[\s-]+(?:nul[oa]s?|negativ[oa]s?|vazi[oa]s?|inteir[oa]s?|primos?|trivia(?:l|is))\b", " ", t, flags=re.I)
+        return ("não" if _NEG.search(t) else "sim"), "medium", "yes-no-conclusion"
     return None
 
 
@@ -901,6 +906,11 @@ _SIGNALS = ("conclusion", "echo", "object", "assignments", "subject", "final")
 
 def _superseded(c: Candidate, best: Candidate) -> bool:
     """``c`` is an operand the best result was computed from ("$460/4=115$" supersedes 460)."""
+    if c.sentence is best.sentence and c.end < best.start:
+        # "..., logo $\overline{AB}=24$": a conclusion later in the sentence supersedes what came before
+        between = re.sub(MATH, " ", c.sentence.text[c.end : best.start])
+        if re.search(r"\b(?:logo|portanto|assim|donde|pelo\s+que|ou\s+seja|isto\s+[ée]|ent[ãa]o|conclui|da[ií])\b", between, re.I):
+            return True
     lhs = next((n[4:] for n in best.notes if n.startswith("lhs:")), "")
     if not lhs or best.sentence.index < c.sentence.index or c.kind != "number" or "computed" not in best.notes:
         return False
@@ -978,7 +988,8 @@ def _extract_part(part: Part, problem: str, sol: Solution, sents_by_res: list[li
                 if conf == "low":
                     conf = "medium"
                 reason += "; confirmed by another resolution"
-        elif _confidence(b2, o2) in ("high", "medium") and best.score - b2.score < 2.0:
+        elif _confidence(b2, o2) in ("high", "medium") and best.score - b2.score < 2.0 and \
+                any(n in b2.notes for n in ("echo", "subject", "object", "explicit")):
             conf = "low"
             reason += f"; another resolution gives {b2.text!r}"
             break

@@ -196,9 +196,10 @@ def test_gold_extraction_on_audited_mathpt_items(mathpt_open: dict[str, Problem]
     assert usable >= len(AUDITED) - 3  # a later, more cautious rule may drop a few
     for pid in AUDITED_WRONG:
         assert not gold_answer(mathpt_open[pid]).usable, pid
-    # a proof, and a multi-part problem whose part (a) has no value, are refused
-    for pid in ("ptpt_open_ended/9", "ptbr_open_ended/16"):
-        assert gold_answer(mathpt_open[pid]).confidence == "none", pid
+    # a proof is refused; a part whose answer is a table is left out of a multi-part item, and said so
+    assert gold_answer(mathpt_open["ptpt_open_ended/9"]).confidence == "none"
+    g16 = gold_answer(mathpt_open["ptbr_open_ended/16"])
+    assert g16.answer == "b) 2^{1006}+1" and "left out: part a" in g16.reason
     # "Quem cometeu o crime?": a name
     g = gold_answer(mathpt_open["ptpt_open_ended/2"])
     assert (g.answer, g.kind, g.usable) == ("Bernardo", "name", True)
@@ -290,11 +291,12 @@ def test_judge_messages() -> None:
     msgs = build_judge_messages(p, "Logo $4$.", "x" * 10000 + " \\boxed{4}")
     assert len(msgs) == 1 and msgs[0]["role"] == "user"
     content = msgs[0]["content"]
-    assert "Quanto é 2+2?" in content and "Logo $4$." in content and content.rstrip().endswith("\\boxed{4}")
-    assert "Veredicto: CORRETO" in content and "Você" in content
-    assert len(content) < 8000  # long responses are cut to their end
+    assert "Quanto é 2+2?" in content and "[Resolução de referência]: Logo $4$." in content
+    assert "\\boxed{4}\n************\n[FIM DOS DADOS]" in content  # the response is cut to its end
+    assert '"score": 0 ou 1' in content and "Você" in content
+    assert len(content) < 8000
     pt = build_judge_messages(Problem(id="t/1", split="t", index=1, variant="pt-PT", kind="open_ended", problem="?"), "s", "r")
-    assert "Decide se" in pt[0]["content"]
+    assert "És um avaliador" in pt[0]["content"]
 
 
 @pytest.mark.parametrize(

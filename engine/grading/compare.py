@@ -40,6 +40,7 @@ class Comparison:
 
 def values_of(text: str) -> list[Number]:
     """The values an answer can be read as (normal forms, then Portuguese number words)."""
+    text = re.sub(r"^\s*(?:\\approx|≈|\\simeq|aproximadamente|cerca\s+de)\s*|(?:\.\.\.|\\[lc]?dots)\s*$", "", text.strip())
     out = [v for v in (evaluate(f) for f in normal_forms(text)) if v is not None]
     if not out:
         cleaned = clean_latex(text)

@@ -547,6 +547,9 @@ def _score(c: Candidate, cands: list[Candidate], ctx: _Context, pos: int, asks: 
     if re.search(r"\b(?:mais|menos|vezes|multiplicad[oa]\s+por|dividid[oa]\s+por|somad[oa]\s+(?:a|com))\s*$", before, re.I):
         sc -= 3.0  # "... mais $100$": an operand, not a result
         notes.append("operand")
+    if re.search(r"\b(?:d?o|ao|pelo|n?o)\s+n[úu]mero\s*$", before, re.I) and any(o.start > c.end for o in same):
+        sc -= 1.5  # "o algarismo das centenas do número 1140 e é igual a 1": an entity named, not the result
+        notes.append("named-entity")
     if ctx.question_values and any(same_value(c.value, v) for v in ctx.question_values if isinstance(c.value, (Fraction, float))) \
             and "computed" not in notes and not c.explicit:
         sc -= 3.0  # the question's own datum ("a pessoa que disse o número 7")
@@ -622,8 +625,8 @@ def _score(c: Candidate, cands: list[Candidate], ctx: _Context, pos: int, asks: 
             sc -= 3.0
     if asks == "count" and not (isinstance(c.value, Fraction) and c.value.denominator == 1 and c.value >= 0):
         sc -= 4.0
-    if c.kind == "expression":
-        sc -= 1.0
+    if c.kind == "expression" and re.search(r"[a-zA-Z]", re.sub(r"\\[a-zA-Z]+", " ", c.text)):
+        sc -= 1.0  # a formula in the problem's variables: only when it is clearly the stated result
         if not (c.explicit or "object" in notes or ("conclusion" in notes and re.search(r"(?:\bé|\bs[ãa]o|\bigual\s+a|=)\s*$", before))):
             sc -= 3.0
     # a member of a list of values ("2, 4 e 5") answers a set question, not a value question
@@ -891,8 +894,12 @@ def _best(sents: list[Sentence], ctx: _Context) -> tuple[Candidate | None, Candi
     other = next((c for c in scored[1:] if _key(c.value) != _key(best.value) and not _superseded(c, best)), None)
     if best.kind == "set" and len(best.value) >= 2:  # type: ignore[arg-type]
         # lists of solutions in several sentences ("Obtemos assim os números ..." twice): a union
+        def lead(c: Candidate) -> str:
+            return " ".join(plain(re.sub(MATH, " ", c.sentence.text[: c.start])).split()[-4:])
+
         rival = next((c for c in scored[1:] if c.kind == "set" and len(c.value) >= 2 and c.sentence is not best.sentence  # type: ignore[arg-type]
-                      and not (c.value & best.value) and c.score >= best.score - 3.0  # type: ignore[operator]
+                      and not (c.value & best.value)  # type: ignore[operator]
+                      and (c.score >= best.score - 3.0 or (lead(c) == lead(best) and len(lead(c)) > 8))
                       and not re.search(r"\sou\s", c.sentence.text[c.start : c.end])), None)
         if rival is not None:
             best.notes.append("split-lists")
@@ -1141,7 +1148,10 @@ def _multi_part(parts: tuple[Part, ...], problem: str, sol: Solution, flags: tup
     if not worst.usable:
         return GoldAnswer(answer, worst.confidence if worst.confidence != "given" else "low",
                           f"part {worst.label}: {worst.reason}", "parts", "parts", tuple(golds), flags)
-    return GoldAnswer(answer, worst.confidence, f"{len(gradable)} parts, each with a gold", "parts", "parts", tuple(golds), flags)
+    left = [g for g in golds if g not in gradable]
+    why = f"{len(gradable)} part{'s' if len(gradable) > 1 else ''} with a gold" + (
+        "; left out: " + "; ".join(f"part {g.label} ({g.reason})" for g in left) if left else "")
+    return GoldAnswer(answer, worst.confidence, why, "parts", "parts", tuple(golds), flags)
 
 
 def gold_answer(problem: Problem) -> GoldAnswer:

@@ -200,7 +200,7 @@ _EACH = re.compile(
 _TUPLES = re.compile(r"\b(?:pares|ternos|ternas|triplos|triplas|qu[áa]druplos|qu[áa]druplas|sequ[êe]ncias|quadras)\b", re.I)
 _MAX = re.compile(r"\b(?:maior|m[áa]xim[oa]s?|mais\s+(?:alto|alta|longe|velho|velha|pesad[oa]))\b", re.I)
 _MIN = re.compile(r"\b(?:menor|m[íi]nim[oa]s?|mais\s+(?:baix[oa]|perto|nov[oa]|lev[ea]))\b", re.I)
-_MATH = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)", re.S)
+_MATH = re.compile(r"(?<!\\)\$\$(.+?)(?<!\\)\$\$|(?<!\\)\$(.+?)(?<!\\)\$|\\\((.+?)\\\)", re.S)
 
 
 def _sentences(text: str) -> list[str]:

@@ -28,7 +28,7 @@ from engine.grading.question import content_words
 
 FIGURE_MARKER = "Conteúdo referenciado:"
 
-MATH = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\[(.+?)\\\]|\\\((.+?)\\\)", re.S)
+MATH = re.compile(r"(?<!\\)\$\$(.+?)(?<!\\)\$\$|(?<!\\)\$(.+?)(?<!\\)\$|\\\[(.+?)\\\]|\\\((.+?)\\\)", re.S)  # \$ is a dollar sign
 _PLACEHOLDER = re.compile(r"\((?:image|table|figura|imagem)\s*\d*\)", re.I)
 _PICTURE = re.compile(r"\\begin\{picture\}.*?\\end\{picture\}|\\(?:put|multiput|qbezier|line|vector|circle)\s*\([^)]*\)(?:\([^)]*\))?(?:\{[^{}]*\})?|\\(?:unitlength|setlength)\b[^\n]*", re.S)
 _MARKS = re.compile(r"\\textbf\{\s*\[\s*\+?\d+\s*pontos?\s*\]\s*\}|\[\s*\+?\d+\s*pontos?\s*\]|\(\s*\+?\d+\s*pontos?\s*\)", re.I)

@@ -776,8 +776,8 @@ def _yes_no(sol: Solution, part: Part) -> tuple[str, str, str] | None:
                          ("pod", r"pod\w*|poder\w*"), ("consegu", r"consegu\w*"), ("tem", r"t[êe]m|tem|ter[áa]?")):
         if re.search(r"\b" + stemw, q) or (stemw == "exist" and re.search(r"\b(?:ha|havera)\b", q)):
             verbs.append(forms)
-    pattern = re.compile(r"\b(?:" + "|".join(verbs) + r")\b", re.I) if verbs else None
-    for sent in reversed(sents[-3:]) if pattern is not None else []:
+    pattern = re.compile(r"\b(?:" + "|".join(verbs) + r")\b", re.I) if verbs else re.compile(r"(?!x)x")
+    for sent in reversed(sents[-3:]):
         t = re.sub(MATH, " ", sent.text)
         if not _STRONG.search(t) and sent is not sents[-1]:
             continue

@@ -988,18 +988,22 @@ def _extract_part(part: Part, problem: str, sol: Solution, sents_by_res: list[li
     if unreadable and conf != "low" and best.sentence is not unreadable:
         return GoldPart(label, best.text, "low", f"the final statement {unreadable.text[-60:]!r} is not a readable value; "
                         f"{reason}", best.rule, best.kind, part.asks)
-    # other resolutions: agreement confirms, disagreement lowers
+    # other resolutions: agreement confirms, disagreement lowers (the majority of the resolutions decides)
+    agree, against = 1, []
     for b2, o2 in [bo for bo in picks if bo[0] is not best]:
         if _key(b2.value) == _key(best.value):
-            if _confidence(b2, o2) != "low" and "confirmed by another resolution" not in reason:
-                if conf == "low":
-                    conf = "medium"
-                reason += "; confirmed by another resolution"
+            if _confidence(b2, o2) != "low":
+                agree += 1
         elif _confidence(b2, o2) in ("high", "medium") and best.score - b2.score < 2.0 and \
                 any(n in b2.notes for n in ("echo", "subject", "object", "explicit")):
-            conf = "low"
-            reason += f"; another resolution gives {b2.text!r}"
-            break
+            against.append(b2.text)
+    if agree > 1:
+        if conf == "low" and not against:
+            conf = "medium"
+        reason += f"; confirmed by another resolution ({agree} agree)"
+    if against and len(against) >= agree:
+        conf = "low"
+        reason += f"; another resolution gives {against[0]!r}"
     kind = best.kind
     if part.asks in ("value", "count") and kind == "set":
         kind = "number"

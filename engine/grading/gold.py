@@ -378,8 +378,9 @@ def _value_candidates(sent: Sentence, ctx: _Context) -> list[Candidate]:
             continue
         if rel in (r"\neq", r"\ne", r"\to", r"\Rightarrow", r"\implies", r"\Longrightarrow", r"\in", r"\subset", r"\notin", r"\equiv"):
             continue
-        if not ctx.angles and re.search(r"\^\s*\{?\s*(?:\\circ|o|\\underline\s*\{?\s*[oa])\s*\}?\s*$|[ºª°]\s*$", result):
-            continue  # "$1^\circ$ salto": an ordinal, not a value
+        if not ctx.angles and re.search(r"\^\s*\{?\s*(?:\\circ|o|\\underline\s*\{?\s*[oa])\s*\}?\s*$|[ºª°]\s*$", result) \
+                and not _near_echo(s, m.end(), ctx):
+            continue  # "$1^\circ$ salto": an ordinal, not a value (unless it is what is asked: "o $20^\circ$ andar")
         got = _number_of(result)
         kind = "number"
         text_value: tuple[str, object] | None = got
@@ -532,6 +533,10 @@ def _score(c: Candidate, cands: list[Candidate], ctx: _Context, pos: int, asks: 
             elif "computed" in notes and c.kind in ("number", "expression") and not _HYPOTHESIS.search(s) \
                     and not _THIS_CASE.search(s) and not in_paren:
                 notes.append("final")  # the solution ends computing it: "... = 100 + 97 = 197."
+    if asks == "count" and re.search(r"\b(?:n[úu]mero|total|quantidade)\s+(?:total\s+)?de\s+[^\W\d]+(?:\s+[^\W\d]+){0,3}\s+(?:é|será|s[ãa]o|foi)\s*$",
+                                     re.sub(MATH, " ", before), re.I):
+        notes.append("subject")  # "o número de soluções é 8"
+        sc += 0.5
     kw_before = set(ctx.part.keywords) & set(content_words(s[: c.start]))
     obj_before = any(_lhs_is_object(next(g for g in m.groups() if g is not None), ctx) for m in MATH.finditer(s[: c.start]))
     if (len(kw_before) >= 2 or (kw_before and len(ctx.part.keywords) <= 3) or obj_before) and (_STATES.search(before) or "equation" in notes):
@@ -580,7 +585,8 @@ def _score(c: Candidate, cands: list[Candidate], ctx: _Context, pos: int, asks: 
         notes.append("one-case")
     for rel_clause in re.finditer(r",\s*(?:que|cujo|cuja|cujos|cujas|onde)\b[^,]*(,|$)", s):
         closed = bool(rel_clause.group(1))
-        if rel_clause.start() < c.start < rel_clause.end() and (closed or any(o.start < rel_clause.start() for o in same)):
+        states_it = not closed and re.match(r",\s*que\s+(?:é|s[ãa]o|vale|valem|será)\s*\$?[^,$]*\$?\s*\.?$", s[rel_clause.start() :])
+        if rel_clause.start() < c.start < rel_clause.end() and not states_it and (closed or any(o.start < rel_clause.start() for o in same)):
             sc -= 1.5
             notes.append("relative-clause")
     just = _JUSTIFY.search(s)
@@ -640,9 +646,10 @@ def _score(c: Candidate, cands: list[Candidate], ctx: _Context, pos: int, asks: 
         if any(_LIST_JOIN.match(re.sub(MATH, " ", g) if "$" in g else g) for g in neighbours) and not _RESPECTIVELY.search(s):
             sc -= 2.0
             notes.append("list")
-    if "echo" in notes and asks in ("count", "value") and any(
+    prem_end = prem.end() if prem else -1
+    if "echo" in notes and asks in ("count", "value") and c.start > prem_end and any(
             o is not c and o.kind == "number" and _key(o.value) != _key(c.value) and _near_echo(s, o.end, ctx) and not _in_problem(o.value, ctx)
-            for o in same):
+            and o.start > prem_end for o in same):
         sc -= 1.5  # "uma componente com meia carga e 2009 componentes com carga vazia": which one?
         notes.append("two-counts")
     c.score = sc
@@ -678,6 +685,14 @@ def _assignment_tuples(sent: Sentence, values: list[Candidate], variables: tuple
     return out
 
 
+def _different_variables(a: Candidate, b: Candidate) -> bool:
+    """"$a=1$ e $b=8$": values of two different unknowns (one solution), not two solutions."""
+    la = next((n[4:] for n in a.notes if n.startswith("lhs:")), "").split("\x00")[-1].strip()
+    lb = next((n[4:] for n in b.notes if n.startswith("lhs:")), "").split("\x00")[-1].strip()
+    var = r"[A-Za-z](?:_\{?\w+\}?)?"
+    return bool(re.fullmatch(var, la) and re.fullmatch(var, lb) and la != lb)
+
+
 def _list_candidates(sent: Sentence, values: list[Candidate], tuples_only: bool = False) -> list[Candidate]:
     """Lists of values joined by ", " / " e " / " ou " in one sentence: a set answer."""
     s = sent.text
@@ -690,7 +705,7 @@ def _list_candidates(sent: Sentence, values: list[Candidate], tuples_only: bool 
                 out.append(_as_set(run, sent))
             run = []
             continue
-        if run and _LIST_JOIN.match(s[run[-1].end : c.start]):
+        if run and _LIST_JOIN.match(s[run[-1].end : c.start]) and not _different_variables(run[-1], c):
             run.append(c)
         else:
             if len(run) >= 2:
@@ -954,7 +969,8 @@ _RANK = {"none": 0, "low": 1, "medium": 2, "high": 3, "given": 4}
 def _extract_part(part: Part, problem: str, sol: Solution, sents_by_res: list[list[Sentence]]) -> GoldPart:
     label = part.label
     if not part.gradable:
-        why = "a proof, not a value" if part.asks == "proof" else "a construction or description, nothing to compare"
+        why = "a proof, not a value" if part.asks == "proof" else \
+            "a construction, a description or several values at once: nothing single to compare"
         return GoldPart(label, None, "none", why, "", asks=part.asks)
     ctx = _Context(part=part, problem_numbers=_problem_numbers(problem),
                    problem_vars=set(_VARS.findall(re.sub(r"\\[a-zA-Z]+", " ", " ".join(
@@ -1024,7 +1040,16 @@ def _unreadable_final(sents_by_res: list[list[Sentence]], ctx: _Context) -> Sent
     for sents in sents_by_res:
         if not sents:
             continue
-        last = sents[-1]
+        body_sents = [x for x in sents if not _AFTERWORD.match(x.text)] or sents
+        last = body_sents[-1]
+        segs = list(MATH.finditer(last.text))
+        if segs:
+            m = segs[-1]
+            body = next(g for g in m.groups() if g is not None)
+            lead = re.sub(MATH, " ", last.text[: m.start()])
+            if re.search(r"(?:\bé|\bs[ãa]o|\bser[áa]|\bfoi|:)\s*(?:o|a|os|as)?\s*$", lead) and not re.search(r"[a-zA-Z]{3,}\s*$", last.text[m.end():].strip(" .")) \
+                    and re.search(r"\\(?:underbrace|overbrace|underset|cdots|ldots|dots)\b", body):
+                return last  # "... o 2019º número da lista é $5\underbrace{9\cdots 9}_{8}8...$": the answer cannot be read
         for m in MATH.finditer(last.text):
             body = next(g for g in m.groups() if g is not None)
             result, lhs, rel, _c = _items_math(body)
@@ -1049,7 +1074,9 @@ def extract_gold(problem: str, solution: str | None) -> GoldAnswer:
         return GoldAnswer(None, "none", "the solution belongs to another problem (flagged, not guessed)", flags=flags)
     if not sol.resolutions:
         return GoldAnswer(None, "none", "empty solution", flags=flags)
-    if re.search(r"aceitam-se|duas\s+respostas|ambas\s+as\s+respostas|duas\s+interpreta|outra\s+interpreta|ambiguidade|amb[íi]guo", solution, re.I):
+    if re.search(r"aceitam-se|duas\s+respostas|ambas\s+as\s+respostas|duas\s+interpreta|outra\s+interpreta|ambiguidade|amb[íi]guo|"
+                 r"tamb[ée]m\s+(?:devem|deve|dever[ãa]o)\s+(?:ganhar|receber|ser\s+considerad)|tamb[ée]m\s+(?:é|s[ãa]o|ser[áa])\s+aceit|"
+                 r"o\s+enunciado\s+continha\s+um\s+erro", solution, re.I):
         return GoldAnswer(None, "none", "the solution accepts more than one answer", flags=flags)
     if question.multi_part:
         return _multi_part(question.parts, problem, sol, flags)

@@ -259,7 +259,7 @@ def _objects(sentences: list[str], about: list[str] | None = None) -> tuple[str,
         for m in _MATH.finditer(s):
             lead = plain(s[: m.start()][-60:])
             if asks and re.search(r"\b(?:soma|produto|diferenca|quociente|numero\s+de|quantidade|algarismos?|digitos?|dobro|triplo|"
-                                  r"metade|media|resto|perimetro|area|volume|quadrado|cubo|raiz)\s+(?:d[oae]s?\s+)?(?:\w+\s+)?$", lead):
+                                  r"metade|media|resto|perimetro|area|volume|quadrado|cubo|raiz)\s+d[oae]s?\s+(?:\w+\s+)?$", lead):
                 if about is not None:
                     about.append(_normalize_object(next(g for g in m.groups() if g is not None)))
                 continue  # "a soma dos algarismos de $N$" asks about N, it does not ask for N
@@ -300,6 +300,9 @@ def classify(text: str) -> str:
             last_q or focus, re.I) or (last_q and re.search(
             r"\b(?:quant[oa]s?|qual|quais|quem|onde)\b[^?]*\be\s+(?:qual|quais|quant[oa]s?|quem|onde|em\s+que|de\s+quantas?)\b", last_q, re.I)):
         return "other"  # several things asked at once ("Quantas casas ... e qual é o número ...?")
+    questions = [x for x in asking if x.endswith("?")]
+    if len(questions) >= 2 and re.match(r"^\W*e\s+(?:quant[oa]s?|qual|quais|quem)\b", questions[-1], re.I):
+        return "other"  # "Quantos do tipo 1? E quantos do tipo 2?"
     if _COUNT.search(focus):
         return "count"
     if _ALL.search(focus) and not _SUM_OF_ALL.search(focus):

@@ -437,6 +437,8 @@ def _value_candidates(sent: Sentence, ctx: _Context) -> list[Candidate]:
         c = Candidate(str(w.value) if w.value.denominator == 1 else f"\\frac{{{w.value.numerator}}}{{{w.value.denominator}}}",
                       w.value, "number", sent, w.start, w.end, rule="number-words")
         c.notes.append("words")
+        if re.search(r"\b(?:est[ea]s|ess[ea]s|aquel[ea]s|os|as|dos|das|nos|nas|aos|às|pelos|pelas|cada)\s+$", before, re.I):
+            c.notes.append("determiner")  # "trocando estes dois elementos": names things, states no count
         out.append(c)
     out.sort(key=lambda c: c.start)
     return out
@@ -574,9 +576,7 @@ def _score(c: Candidate, cands: list[Candidate], ctx: _Context, pos: int, asks: 
     if asks == "count" and re.match(r"\s*\$?\s*(?:é|foi)\s+(?:a|o)\s+[úu]nic", s[c.end : c.end + 20]):
         sc -= 4.0  # "535 é a única capicua ...": the count is 1, not 535
         notes.append("the-only-one")
-    if _in_problem(c.value, ctx) and "object" not in notes and not c.explicit:
-        sc -= 0.6 if "computed" in notes else 1.6
-        notes.append("in-problem")
+    in_problem = _in_problem(c.value, ctx) and "object" not in notes and not c.explicit
     if in_paren:
         sc -= 0.0 if "echo" in notes else 2.0
         notes.append("parenthesis")
@@ -631,6 +631,8 @@ def _score(c: Candidate, cands: list[Candidate], ctx: _Context, pos: int, asks: 
             sc -= 3.0
     if asks == "count" and not (isinstance(c.value, Fraction) and c.value.denominator == 1 and c.value >= 0):
         sc -= 4.0
+    if "determiner" in notes:
+        sc -= 3.0
     if c.kind == "expression" and re.search(r"[a-zA-Z]", re.sub(r"\\[a-zA-Z]+", " ", c.text)):
         sc -= 1.0  # a formula in the problem's variables: only when it is clearly the stated result
         if not (c.explicit or "object" in notes or ("conclusion" in notes and re.search(r"(?:\bé|\bs[ãa]o|\bigual\s+a|=)\s*$", before))):
@@ -646,6 +648,9 @@ def _score(c: Candidate, cands: list[Candidate], ctx: _Context, pos: int, asks: 
         if any(_LIST_JOIN.match(re.sub(MATH, " ", g) if "$" in g else g) for g in neighbours) and not _RESPECTIVELY.search(s):
             sc -= 2.0
             notes.append("list")
+    if in_problem:
+        sc -= 0.6 if ("computed" in notes or "subject" in notes or "echo" in notes) else 1.6
+        notes.append("in-problem")
     prem_end = prem.end() if prem else -1
     if "echo" in notes and asks in ("count", "value") and c.start > prem_end and any(
             o is not c and o.kind == "number" and _key(o.value) != _key(c.value) and _near_echo(s, o.end, ctx) and not _in_problem(o.value, ctx)
@@ -733,7 +738,22 @@ def _list_candidates(sent: Sentence, values: list[Candidate], tuples_only: bool 
             vals = [evaluate(normal_forms(e)[0]) for e in elems]
             text = "\\{" + ", ".join(normal_forms(e)[0] for e in elems) + "\\}"
             out.append(Candidate(text, frozenset(_key(v) for v in vals), "set", sent, m.start(), m.end(), rule="set"))
-    return out
+    return _merge_adjacent_sets(s, out + [v for v in values if v.kind in allowed and "bound" not in v.notes], sent)
+
+
+def _merge_adjacent_sets(s: str, sets: list[Candidate], sent: Sentence) -> list[Candidate]:
+    """Lists that continue one another ("$$(1,2), (3,4),$$ $$(5,6)$$", "$350, 351$ e $352$") are one list."""
+    ordered = sorted(sets, key=lambda c: c.start)
+    merged: list[Candidate] = []
+    for c in ordered:
+        prev = merged[-1] if merged else None
+        if prev is not None and prev.kind == "set" and prev.end <= c.start and re.fullmatch(r"[\s,;]*(?:e|ou)?[\s,;]*", s[prev.end : c.start]):
+            inner = prev.text[2:-2] + ", " + (c.text[2:-2] if c.kind == "set" else c.text)
+            value = prev.value | (c.value if c.kind == "set" else frozenset([_key(c.value)]))  # type: ignore[operator]
+            merged[-1] = Candidate("\\{" + inner + "\\}", value, "set", sent, prev.start, c.end, rule="set")
+        elif c.kind == "set":
+            merged.append(c)
+    return merged
 
 
 def _top_level_split(s: str) -> list[str]:
@@ -890,7 +910,7 @@ def _best(sents: list[Sentence], ctx: _Context) -> tuple[Candidate | None, Candi
             if c.kind == "set":
                 if len(c.value) >= 2:  # type: ignore[arg-type]
                     c.score += 1.5
-                elif any(o.kind == "set" and len(o.value) >= 2 and c.value <= o.value for o in cands):  # type: ignore[arg-type,operator]
+                elif any(o.kind == "set" and len(o.value) >= 2 for o in cands):  # type: ignore[arg-type]
                     c.score -= 3.0  # one member of a list of solutions
                     c.notes.append("list-member")
                 elif "conclusion" not in c.notes and not c.explicit and not (

@@ -289,8 +289,10 @@ def classify(text: str) -> str:
     if last_q:
         lq = re.sub(r"^(?:e\s+|ent[ãa]o,?\s+|no\s+entanto,?\s+|nesse\s+caso,?\s+|agora,?\s+)", "", last_q.strip(), flags=re.I)
         lq = re.sub(r"^[^,?]{0,60},\s*(?=(?:é|ser[áa]|existe|h[áa]|pode)\b)", "", lq, flags=re.I)
-        if _YES_NO_START.match(lq) and not _WH.search(lq):
-            return "yes_no"
+        if (_YES_NO_START.match(lq) or re.match(
+                r"^(?:[Oo]|[Aa]|[Oo]s|[Aa]s)?\s*[A-ZÁÉÍÓÚ][\wáéíóúâêôãõç]+(?:\s+[A-ZÁÉÍÓÚ]\w+)?\s*,?\s+(?:pode|podem|poder[áa]|poder[ãa]o|consegue|conseguem|conseguir[áa]|"
+                r"tem|t[êe]m|ter[áa])\b", lq)) and not _WH.search(lq):
+            return "yes_no"  # "Será possível ...?", "O João pode, depois de algumas trocas, ...?"
     if _NAME.search(last_q or focus):
         return "other" if _COUNT.search(last_q or focus) else "name"
     if re.search(r"\bpara\s+cada\s+(?:valor|n[úu]mero|inteiro|natural)\b", last_q or focus, re.I):

@@ -305,6 +305,8 @@ def classify(text: str) -> str:
     questions = [x for x in asking if x.endswith("?")]
     if len(questions) >= 2 and re.match(r"^\W*e\s+(?:quant[oa]s?|qual|quais|quem)\b", questions[-1], re.I):
         return "other"  # "Quantos do tipo 1? E quantos do tipo 2?"
+    if _ALL.search(focus) and not _SUM_OF_ALL.search(focus) and re.search(r"\btod[oa]s\s+(?:as|os)\s+(?:possibilidades|valores|solu[çc][õo]es|hip[óo]teses)\b", focus, re.I):
+        return "set"  # "Determina todas as possibilidades para o número de velas": all values, not a count
     if _COUNT.search(focus):
         return "count"
     if _ALL.search(focus) and not _SUM_OF_ALL.search(focus):

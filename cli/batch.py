@@ -120,7 +120,17 @@ def run_batch(args: Any) -> int:
     except LaunchError as e:
         _err(console, str(e))
         return e.code
+    judge = None
+    if getattr(args, "judge", None):
+        from engine.judging import JudgeError, resolve_judge
+
+        try:
+            judge = resolve_judge(prepared.catalog, args.judge)
+        except JudgeError as e:
+            _err(console, str(e))
+            return ExitCode.USAGE
     session = prepared.session()
+    current: list[Any] = [session]  # the session Ctrl-C stops: the answers', then the judge's
     progress = BatchProgress(console, len(prepared.problems), enabled=not getattr(args, "quiet", False))
     console.print(
         f"quantarena: {len(prepared.runs)} runs × {len(prepared.problems)} problems "
@@ -136,6 +146,11 @@ def run_batch(args: Any) -> int:
     def target() -> None:
         try:
             result["summary"] = session.run(progress)
+            if judge is not None and not session.stopping:
+                result["summary"]["judge"] = _judge(args, prepared, judge, current, console)
+                from engine.results import write_summary
+
+                write_summary(prepared.options.out_dir, result["summary"])
         except BaseException as e:  # noqa: BLE001
             error.append(e)
         finally:
@@ -156,7 +171,7 @@ def run_batch(args: Any) -> int:
                     if not interrupted:
                         interrupted = True
                         console.print("quantarena: interrupted — stopping runs, keeping finished results…", highlight=False)
-                        session.stop()
+                        current[0].stop()
     finally:
         signal.signal(signal.SIGTERM, previous_term)
     if error:
@@ -164,6 +179,12 @@ def run_batch(args: Any) -> int:
         return ExitCode.ERROR
     summary = result["summary"]
     console.print(summary_table(summary))
+    judge_block = summary.get("judge")
+    if judge_block:
+        from cli.judge_options import judge_lines
+
+        for line in judge_lines(judge_block):
+            console.print(line, highlight=False, markup=False)
     out = prepared.options.out_dir
     console.print(f"results: {out / 'results.jsonl'}\nsummary: {out / 'summary.json'}, {out / 'summary.md'}", highlight=False)
     if interrupted or summary.get("interrupted"):
@@ -174,6 +195,9 @@ def run_batch(args: Any) -> int:
         console.print(f"[yellow]unsupported:[/] {r['run']}: {r.get('reason')}", highlight=False)
     for r in bad:
         _err(console, f"{r['run']}: {r['status']}: {r.get('reason')}")
+    if judge_block and judge_block.get("status") not in ("ok", "skipped"):
+        _err(console, f"judge {judge_block['judge_run']}: {judge_block['status']}: {judge_block.get('reason')} (the grader's verdicts stand)")
+        return ExitCode.RUN_FAILED
     return ExitCode.RUN_FAILED if bad else ExitCode.OK
 
 
@@ -188,6 +212,19 @@ def extra_buffers_note(run: Any, gpus_present: bool) -> str:
     except ValueError as e:
         return str(e)
     return f"extra_buffers={'on' if on else 'off'} ({why})"
+
+
+def _judge(args: Any, prepared: Any, judge: Any, current: list[Any], console: Console) -> dict[str, Any]:
+    """The judge pass over the session's answers (see engine.judging), in the same out folder."""
+    from cli.judge_options import cache_from
+    from engine.judging import judge_results_dir
+
+    console.print(f"quantarena: judging open-ended answers with {judge.name} → {prepared.options.out_dir / 'judge'}", highlight=False)
+    return judge_results_dir(
+        prepared.catalog, prepared.options.out_dir, prepared.problems, judge, judge_all=bool(args.judge_all),
+        style=args.judge_prompt, max_new_tokens=args.judge_max_tokens, cache=cache_from(args), gpus=args.gpus or "auto",
+        seed=prepared.options.seed, session_hook=lambda s: current.__setitem__(0, s),
+    )
 
 
 def list_runs(args: Any) -> int:

@@ -6,11 +6,20 @@ output is the same lines, in order, with ``verdict``, ``strict_verdict``, ``extr
 ``grade_reason`` and ``grader`` (the grader version) replaced or added; it goes to ``--out`` or
 stdout. A summary of accuracy per split (per run when lines carry ``run``) goes to stderr.
 
+``--judge RUN`` also asks a catalog run (``--models``) to judge the open-ended answers without a
+usable gold (``--judge-all``: every open-ended answer), as the MATH-PT paper did, through the
+engine's run machinery (see :mod:`engine.judging`); each judged line gets ``judge_run``,
+``judge_verdict``, ``judge_reply``, ``judge_cached``, every line ``combined_verdict``, and stderr
+shows accuracy three ways (grader, judge, combined) with counts and the judge/grader agreement. The
+judge session's own files go to ``--judge-out DIR`` (default: a temporary folder, kept only when
+the judge fails).
+
 A line that is not JSON, has no ``problem_id`` (or no string ``response``), or names a problem the
 dataset does not hold is reported on stderr as ``FILE:LINE: reason``, counted, and left out of the
 output; the other lines are graded. Exit codes (cli.exit_codes): 0 when the file was graded (even
-with skipped lines, which the summary counts), 2 for a bad dataset, a missing responses file or
-when no line at all could be graded, 1 for an unexpected error.
+with skipped lines, which the summary counts), 2 for a bad dataset, a missing responses file, an
+unknown judge run or when no line at all could be graded, 3 when the judge run failed to load or
+crashed (the grader's verdicts are written all the same), 1 for an unexpected error.
 """
 
 from __future__ import annotations
@@ -40,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=None, help="symbolic-check processes (default: min(2, CPUs))")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds per symbolic check (default 10)")
     parser.add_argument("--quiet", action="store_true", help="no summary on stderr")
+    from cli import judge_options
+
+    judge_options.add_arguments(parser)
+    parser.add_argument("--models", metavar="PATH", help="--judge: the catalog (default: ./models.toml, else the packaged one)")
+    parser.add_argument("--gpus", metavar="auto|none|8x80GiB", default="auto", help="--judge: GPUs to place the judge run on")
+    parser.add_argument("--judge-out", metavar="DIR", help="--judge: folder for the judge session's results and logs")
 
 
 def _read_lines(path: Path, problems: dict[str, Problem], err: TextIO) -> tuple[list[tuple[dict[str, Any], Problem]], int, int]:
@@ -120,6 +135,12 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
     graded: list[dict[str, Any]] = []
     for (rec, _p), g in zip(pairs, grades, strict=True):
         graded.append({**rec, **g.record_fields()})
+    judge_block = None
+    if getattr(args, "judge", None):
+        got = _judge(args, graded, problems, err)
+        if isinstance(got, int):
+            return got
+        judge_block = got
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in graded)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
@@ -132,7 +153,44 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
             for (rec, p), g in zip(pairs, grades, strict=True)
         ]
         _summary(summary, skipped, err)
+    if judge_block is not None:
+        from cli.judge_options import judge_lines
+
+        for line in judge_lines(judge_block):
+            print(line, file=err)
+        if judge_block["status"] not in ("ok", "skipped"):
+            return ExitCode.RUN_FAILED
     return ExitCode.OK
+
+
+def _judge(args: argparse.Namespace, graded: list[dict[str, Any]], problems: dict[str, Problem], err: TextIO) -> dict[str, Any] | int:
+    """Judge the graded lines in place; the judge block, or an exit code for a bad --judge."""
+    import shutil
+    import tempfile
+
+    from cli.judge_options import cache_from
+    from engine.catalog import CatalogError, default_catalog_path, load_catalog
+    from engine.judging import JudgeError, apply_verdicts, judge_summary, plan_requests, resolve_judge, run_judge
+
+    try:
+        catalog = load_catalog(args.models or default_catalog_path())
+        judge = resolve_judge(catalog, args.judge)
+    except (CatalogError, JudgeError) as e:
+        print(f"error: {e}", file=err)
+        return ExitCode.USAGE
+    cache = cache_from(args)
+    requests = plan_requests(graded, problems, judge, judge_all=args.judge_all, style=args.judge_prompt,
+                             max_new_tokens=args.judge_max_tokens)
+    out_dir = Path(args.judge_out) if args.judge_out else Path(tempfile.mkdtemp(prefix="quantarena-judge-"))
+    if not args.quiet:
+        print(f"judging {len(requests)} open-ended answer(s) with {judge.name} (session files: {out_dir})", file=err)
+    outcome = run_judge(catalog, judge, requests, out_dir=out_dir, cache=cache, max_new_tokens=args.judge_max_tokens,
+                        gpus=args.gpus or "auto")
+    apply_verdicts(graded, requests, outcome)
+    if not args.judge_out and outcome.status in ("ok", "skipped"):
+        shutil.rmtree(out_dir, ignore_errors=True)
+    return judge_summary(graded, outcome, judge_all=args.judge_all, style=args.judge_prompt,
+                         max_new_tokens=args.judge_max_tokens, cache_path=cache.path, problems=problems)
 
 
 def main(argv: list[str] | None = None) -> int:

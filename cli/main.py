@@ -2,7 +2,8 @@
 
     quantarena                      the Textual TUI (start screen when no runs are given)
     quantarena --batch [options]    the same runs headless: results.jsonl + summary.json/.md
-    quantarena grade RESULTS.jsonl  re-grade saved answers
+    quantarena grade RESULTS.jsonl  re-grade saved answers (--judge RUN: an LLM judge too)
+    quantarena dataset coverage DIR usable gold answers per open-ended split (--audit N)
     quantarena size MODEL --quant Q how much VRAM / how many GPUs
     quantarena plan [--gpus 8x80GiB] place runs on GPUs
     quantarena runs                 list the catalog's runs
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 
 from cli.exit_codes import ExitCode
 
-TOOLS = ("grade", "size", "plan", "runs", "doctor", "report")
+TOOLS = ("grade", "size", "plan", "runs", "doctor", "report", "dataset")
 
 
 def add_session_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="quantarena",
         description="Compare quantized LLM engines on MATH-PT: accuracy, speed and memory side by side.",
-        epilog="Tools: quantarena {grade,size,plan,runs,doctor,report} --help. Exit codes: 0 ok, 2 usage/config error, "
+        epilog="Tools: quantarena {grade,size,plan,runs,doctor,report,dataset} --help. Exit codes: 0 ok, 2 usage/config error, "
         "3 a run failed to load, 130 interrupted; doctor: 1 when an installed backend does not work.",
     )
     p.add_argument("--batch", action="store_true", help="run headless and write results (no TUI)")
@@ -53,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, metavar="N", help="--batch throughput mode: each run answers N problems at once "
                    "(batched decode) and reports aggregate tok/s beside its single-stream tok/s (default 1)")
     add_session_arguments(p)
+    from cli import judge_options
+
+    judge_options.add_arguments(p)  # --batch only
     return p
 
 
@@ -78,6 +82,10 @@ def _tool_parser(name: str) -> argparse.ArgumentParser:
         from cli.report import command as report
 
         report.add_arguments(p)
+    elif name == "dataset":
+        from cli import dataset
+
+        dataset.add_arguments(p)
     elif name == "runs":
         p.add_argument("--models", metavar="PATH")
         p.add_argument("--all", action="store_true", help="also the runs not in the default selection")
@@ -110,6 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from cli.report import command as report
 
                 return int(report.run(args))
+            if name == "dataset":
+                from cli import dataset
+
+                return int(dataset.run(args))
             from cli.batch import list_runs
 
             return int(list_runs(args))
@@ -118,6 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(e.code) if isinstance(e.code, int) else int(ExitCode.USAGE)
     if getattr(args, "concurrency", None) is not None and not args.batch:
         print("quantarena: --concurrency is a --batch option (the TUI shows one answer per run at a time)", file=sys.stderr)
+        return int(ExitCode.USAGE)
+    if getattr(args, "judge", None) and not args.batch:
+        print("quantarena: --judge is a --batch option (or: quantarena grade RESULTS.jsonl --judge RUN)", file=sys.stderr)
         return int(ExitCode.USAGE)
     if args.batch:
         from cli.batch import run_batch

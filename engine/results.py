@@ -202,6 +202,10 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         lines += ["", "## Runs that did not complete", ""]
         for r in failed:
             lines.append(f"- `{r['run']}`: {r.get('status')} — {r.get('reason') or ''}")
+    if summary.get("judge"):
+        from engine.judging import judge_markdown
+
+        lines += judge_markdown(summary["judge"])
     if summary.get("accuracy_markdown"):
         lines += ["", "## Accuracy tables", "", summary["accuracy_markdown"]]
     env = summary.get("environment", {})

@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "grade_speed.json"))
     args = ap.parse_args(argv)
     lines, styles = build(args.dataset, args.n, args.seed)
+    load0 = os.getloadavg()[0]  # other work on the box slows the timing down; recorded with it
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "responses.jsonl"
         dst = Path(tmp) / "graded.jsonl"
@@ -131,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         "dataset": args.dataset,
         "seed": args.seed,
         "grader_version": GRADER_VERSION,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "load_average_1m_at_start": round(load0, 2)},
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -131,11 +131,11 @@ def test_extract_open_answer(response: str, answer: str | None) -> None:
         ("Quanto mede?", "Assim a área mede $\\frac{16^2}{2}=128 \\mbox{ metros quadrados}.$", "128", True),
         ("Que fração?", "Logo, devemos retirar $\\frac{100}{180}=\\frac 5 9$ das pedras.", "\\frac 5 9", True),
         ("Quanto vale?", "Resposta: $2^{14}-2$.", "2^{14}-2", True),
-        ("Quais os ângulos?", "Assim, as amplitudes são $15^\\circ$, $60^\\circ$ e $150^\\circ$.", None, False),
+        ("Quais os ângulos?", "Assim, as amplitudes são $15^\\circ$, $60^\\circ$ e $150^\\circ$.", "\\{15, 60, 150\\}", True),
         ("Quem foi?", "Portanto quem cometeu o crime foi o Bernardo.", None, False),
         ("Mostra que $a>1$.", "Logo $a = 2 > 1$.", None, False),
         ("Determine todos os pares $(x,y)$.", "Logo $(x,y)=(1,2)$.", None, False),
-        ("Será possível pintar o tabuleiro?", "Não, pois há $5$ casas.", None, False),
+        ("Será possível pintar o tabuleiro?", "Não, pois há $5$ casas.", "não", True),
         ("Quanto vale?", "Temos $x < 3$ logo $x \\le 2$.", None, False),
         ("Quantas soluções tem?", "Resolvendo, temos $(x,y) = (10,8)$.", None, False),
         ("(a) Quanto? (b) E agora?", "Logo $5$.", None, False),
@@ -164,7 +164,7 @@ def mathpt_open() -> dict[str, Problem]:
     return {p.id: p for p in load_problems(MATHPT, splits=["ptpt_open_ended", "ptbr_open_ended"])}
 
 
-#: golds checked by hand in the audits (scripts/gold_coverage.py --audit): extraction must give
+#: golds checked by hand in the audits (quantarena dataset coverage DIR --audit N): extraction must give
 #: exactly these, or nothing usable
 AUDITED = {
     "ptpt_open_ended/1": "128", "ptpt_open_ended/116": "10", "ptpt_open_ended/320": "1939",
@@ -175,14 +175,14 @@ AUDITED = {
     "ptpt_open_ended/332": "1111011111000", "ptpt_open_ended/7": "8", "ptpt_open_ended/466": "5",
     "ptbr_open_ended/71": "81", "ptbr_open_ended/10": "64", "ptbr_open_ended/25": "56", "ptbr_open_ended/64": "66",
     "ptbr_open_ended/49": "196", "ptbr_open_ended/95": "38", "ptbr_open_ended/3": "6437", "ptbr_open_ended/97": "3",
-    "ptpt_open_ended/211": "3", "ptpt_open_ended/292": "27", "ptpt_open_ended/143": "10\\sqrt{13}",
+    "ptpt_open_ended/211": "3", "ptpt_open_ended/222": "172", "ptpt_open_ended/496": "2673", "ptbr_open_ended/74": "1339", "ptpt_open_ended/292": "27", "ptpt_open_ended/143": "10\\sqrt{13}",
     "ptpt_open_ended/245": "\\frac{50}{3}", "ptpt_open_ended/459": "\\frac{8}{5}",
 }
 #: extractions found wrong in the audits: they must now be refused
 AUDITED_WRONG = [
     "ptpt_open_ended/503", "ptbr_open_ended/94", "ptpt_open_ended/104", "ptpt_open_ended/287",
-    "ptpt_open_ended/222", "ptpt_open_ended/33", "ptpt_open_ended/496", "ptbr_open_ended/85", "ptpt_open_ended/457",
-    "ptbr_open_ended/74", "ptpt_open_ended/91",
+    "ptpt_open_ended/33", "ptbr_open_ended/85", "ptpt_open_ended/457",
+    "ptpt_open_ended/91",
 ]
 
 
@@ -196,17 +196,21 @@ def test_gold_extraction_on_audited_mathpt_items(mathpt_open: dict[str, Problem]
     assert usable >= len(AUDITED) - 3  # a later, more cautious rule may drop a few
     for pid in AUDITED_WRONG:
         assert not gold_answer(mathpt_open[pid]).usable, pid
-    # proofs, names and multi-part problems are refused
-    for pid in ("ptpt_open_ended/9", "ptpt_open_ended/2", "ptbr_open_ended/115", "ptbr_open_ended/16"):
-        assert gold_answer(mathpt_open[pid]).confidence == "none", pid
+    # a proof is refused; a part whose answer is a table is left out of a multi-part item, and said so
+    assert gold_answer(mathpt_open["ptpt_open_ended/9"]).confidence == "none"
+    g16 = gold_answer(mathpt_open["ptbr_open_ended/16"])
+    assert g16.answer == "b) 2^{1006}+1" and "left out: part a" in g16.reason
+    # "Quem cometeu o crime?": a name
+    g = gold_answer(mathpt_open["ptpt_open_ended/2"])
+    assert (g.answer, g.kind, g.usable) == ("Bernardo", "name", True)
 
 
 def test_gold_coverage_does_not_regress(mathpt_open: dict[str, Problem]) -> None:
     by_split: dict[str, list[bool]] = {}
     for p in mathpt_open.values():
         by_split.setdefault(p.split, []).append(gold_answer(p).usable)
-    assert sum(by_split["ptpt_open_ended"]) / len(by_split["ptpt_open_ended"]) > 0.35
-    assert sum(by_split["ptbr_open_ended"]) / len(by_split["ptbr_open_ended"]) > 0.25
+    assert sum(by_split["ptpt_open_ended"]) / len(by_split["ptpt_open_ended"]) >= 0.65
+    assert sum(by_split["ptbr_open_ended"]) / len(by_split["ptbr_open_ended"]) >= 0.75
 
 
 def test_gold_fed_back_grades_correct_on_mathpt(grader: Grader, mathpt_open: dict[str, Problem]) -> None:
@@ -287,11 +291,12 @@ def test_judge_messages() -> None:
     msgs = build_judge_messages(p, "Logo $4$.", "x" * 10000 + " \\boxed{4}")
     assert len(msgs) == 1 and msgs[0]["role"] == "user"
     content = msgs[0]["content"]
-    assert "Quanto é 2+2?" in content and "Logo $4$." in content and content.rstrip().endswith("\\boxed{4}")
-    assert "Veredicto: CORRETO" in content and "Você" in content
-    assert len(content) < 8000  # long responses are cut to their end
+    assert "Quanto é 2+2?" in content and "[Resolução de referência]: Logo $4$." in content
+    assert "\\boxed{4}\n************\n[FIM DOS DADOS]" in content  # the response is cut to its end
+    assert '"score": 0 ou 1' in content and "Você" in content
+    assert len(content) < 8000
     pt = build_judge_messages(Problem(id="t/1", split="t", index=1, variant="pt-PT", kind="open_ended", problem="?"), "s", "r")
-    assert "Decide se" in pt[0]["content"]
+    assert "És um avaliador" in pt[0]["content"]
 
 
 @pytest.mark.parametrize(

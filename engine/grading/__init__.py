@@ -7,7 +7,8 @@ SymPy are only imported inside the symbolic-check worker processes.
 """
 
 from engine.grading.choice import paper_letter, read_choice
-from engine.grading.gold import GoldAnswer, extract_gold, gold_answer
+from engine.grading.compare import Comparison, compare
+from engine.grading.gold import GoldAnswer, GoldPart, extract_gold, gold_answer
 from engine.grading.grader import (
     CORRECT,
     GRADER_VERSION,
@@ -17,13 +18,15 @@ from engine.grading.grader import (
     VERDICTS,
     Grade,
     Grader,
+    PartGrade,
     extract_open_answer,
+    extract_part_answers,
     grade,
 )
 from engine.grading.symbolic import Outcome, SymbolicChecker
 
 __all__ = [
-    "CORRECT", "GRADER_VERSION", "INCORRECT", "UNGRADED", "UNPARSED", "VERDICTS", "GoldAnswer", "Grade",
-    "Grader", "Outcome", "SymbolicChecker", "extract_gold", "extract_open_answer", "gold_answer", "grade",
-    "paper_letter", "read_choice",
+    "CORRECT", "GRADER_VERSION", "INCORRECT", "UNGRADED", "UNPARSED", "VERDICTS", "Comparison", "GoldAnswer",
+    "GoldPart", "Grade", "Grader", "Outcome", "PartGrade", "SymbolicChecker", "compare", "extract_gold",
+    "extract_open_answer", "extract_part_answers", "gold_answer", "grade", "paper_letter", "read_choice",
 ]

@@ -22,19 +22,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from engine.grading.boxes import find_boxes, unwrap_boxes
 from engine.grading.choice import paper_letter, read_choice
-from engine.grading.gold import gold_answer
-from engine.grading.latex_value import evaluate, is_exact, same_value
+from engine.grading.compare import Comparison, compare, values_of
+from engine.grading.gold import GoldAnswer, gold_answer
 from engine.grading.normal_form import normal_forms
 from engine.grading.symbolic import Outcome, SymbolicChecker, default_checker
 from engine.problems import Problem
 
 #: bump when a change can alter verdicts, so re-graded results can be told apart
-GRADER_VERSION = "1"
+GRADER_VERSION = "2"
 
 CORRECT, INCORRECT, UNPARSED, UNGRADED = "correct", "incorrect", "unparsed", "ungraded"
 VERDICTS = (CORRECT, INCORRECT, UNPARSED, UNGRADED)
@@ -49,18 +49,29 @@ class Grade:
     extracted: str | None  # MC: the chosen letter; open-ended: the final answer as written
     gold: str | None  # MC: the gold letter; open-ended: the gold final answer (None if unreliable)
     reason: str = ""  # for unparsed/ungraded; otherwise how the answer was read
-    method: str = ""  # box-letter | box-value | statement | value | symbolic
+    method: str = ""  # box-letter | box-value | statement | value | symbolic | parts
     gold_confidence: str | None = None  # open-ended: given | high | medium | low | none
+    gold_rule: str | None = None  # open-ended: the rule that found the gold (engine.grading.gold)
+    gold_kind: str | None = None  # open-ended: number | expression | set | tuple | name | yes_no | parts
+    gold_flags: tuple[str, ...] = ()  # open-ended: noise seen in the solution (duplicated, scrambled, ...)
+    parts: tuple[PartGrade, ...] = ()  # multi-part problems: one verdict per gradable part
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def record_fields(self) -> dict[str, Any]:
         """The fields a results.jsonl line carries for this grade."""
-        return {
+        fields: dict[str, Any] = {
             "verdict": self.verdict, "strict_verdict": self.strict_verdict, "extracted": self.extracted,
             "gold": self.gold, "grade_reason": self.reason, "grader": GRADER_VERSION,
         }
+        if self.gold_confidence is not None:
+            fields.update(gold_confidence=self.gold_confidence, gold_rule=self.gold_rule, gold_kind=self.gold_kind)
+            if self.gold_flags:
+                fields["gold_flags"] = list(self.gold_flags)
+        if self.parts:
+            fields["part_verdicts"] = [p.to_dict() for p in self.parts]
+        return fields
 
 
 # --- multiple choice -------------------------------------------------------------------------
@@ -105,55 +116,170 @@ def extract_open_answer(response: str) -> tuple[str | None, str]:
     return None, ""
 
 
+_PART_MARK = r"(?:^|\n|[.;:]\s+|\*\*|\\item\s*\[)\s*(?:\*\*)?\s*(?:parte\s+|al[íi]nea\s+|item\s+)?\(?{label}\)(?:\*\*)?\s*\]?"
+
+
+def extract_part_answers(response: str, labels: list[str]) -> dict[str, tuple[str | None, str]]:
+    """The answer to each part: the last box in the section after the part's label ("(a)",
+    "**b)**", "Parte c"); else, with at least as many boxes as parts, the last boxes in order;
+    else a single box written "a) 3; b) 5"."""
+    text = response or ""
+    out: dict[str, tuple[str | None, str]] = {}
+    pos = 0
+    starts: list[tuple[str, int]] = []
+    for label in labels:
+        m = re.compile(_PART_MARK.format(label=re.escape(label)), re.I).search(text, pos)
+        if m is None:
+            starts = []
+            break
+        starts.append((label, m.end()))
+        pos = m.end()
+    if starts:
+        for i, (label, at) in enumerate(starts):
+            stop = starts[i + 1][1] if i + 1 < len(starts) else len(text)
+            got = extract_open_answer(text[at:stop])
+            out[label] = got
+        if all(v[0] is not None for v in out.values()):
+            return out
+    boxes = [unwrap_boxes(b.content) for b in find_boxes(text)]
+    if len(boxes) >= len(labels):
+        return {label: (box, "box in order") for label, box in zip(labels, boxes[-len(labels):], strict=True)}
+    if boxes:
+        inner = boxes[-1]
+        pieces = re.split(r"\(?([a-h])\)\s*", inner)
+        found = {pieces[i].lower(): pieces[i + 1].strip(" ;,") for i in range(1, len(pieces) - 1, 2)}
+        if all(label in found for label in labels):
+            return {label: (found[label], "labelled inside the box") for label in labels}
+    return out or {label: (None, "") for label in labels}
+
+
+@dataclass(frozen=True)
+class PartGrade:
+    """The verdict of one part of a multi-part answer."""
+
+    label: str
+    verdict: str
+    extracted: str | None
+    gold: str | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass(frozen=True)
 class _Pending:
-    """An open-ended grade waiting for the symbolic check."""
+    """An open-ended grade waiting for the symbolic check (one job per part still undecided)."""
 
-    gold: str
-    gold_confidence: str
-    extracted: str
-    gold_forms: list[str]
-    pred_forms: list[str]
+    base: Grade
+    jobs: list[tuple[int, list[str], list[str]]]  # (part index, gold forms, prediction forms)
+    parts: list[PartGrade]
+
+
+def _verdict_of(cmp: Comparison) -> str:
+    return CORRECT if cmp.correct else INCORRECT
+
+
+def _compare_one(gold_text: str, kind: str, pred: str) -> tuple[str | None, str, list[str], list[str]]:
+    """(verdict or None when Math-Verify must decide, reason, gold forms, prediction forms)."""
+    gold_forms = normal_forms(gold_text)
+    pred_forms = normal_forms(pred)
+    if not pred_forms and kind not in ("name", "yes_no"):
+        return UNPARSED, "the final answer is empty", gold_forms, pred_forms
+    got = compare(gold_text, kind, pred)
+    if got is not None and (got.correct or kind in ("name", "yes_no") or values_of(gold_text)):
+        return _verdict_of(got), got.how, gold_forms, pred_forms
+    if gold_forms and any(g == p for g in gold_forms for p in pred_forms):
+        return CORRECT, "same normal form", gold_forms, pred_forms
+    return None, "", gold_forms, pred_forms
+
+
+def _extra(gold: GoldAnswer) -> dict[str, Any]:
+    return {"gold_rule": gold.rule, "gold_kind": gold.kind, "gold_flags": gold.flags}
 
 
 def _prepare_open(problem: Problem, response: str) -> Grade | _Pending:
-    pred, how = extract_open_answer(response)
     gold = gold_answer(problem)
+    extra = _extra(gold)
+    if gold.parts:
+        return _prepare_parts(problem, response, gold, extra)
+    pred, how = extract_open_answer(response)
     if pred is None:
         return Grade(UNPARSED, UNPARSED, None, gold.answer if gold.usable else None,
-                     "no \\boxed{} and no final 'Resposta:' statement", "", gold.confidence)
+                     "no \\boxed{} and no final 'Resposta:' statement", "", gold.confidence, **extra)
     if not gold.usable:
         reason = f"no reliable gold answer: {gold.reason}"
-        return Grade(UNGRADED, UNGRADED, pred, None, reason, how, gold.confidence)
+        return Grade(UNGRADED, UNGRADED, pred, None, reason, how, gold.confidence, **extra)
     assert gold.answer is not None
-    gold_forms = normal_forms(gold.answer)
-    pred_forms = normal_forms(pred)
-    if not pred_forms:
-        return Grade(UNPARSED, UNPARSED, pred, gold.answer, "the final answer is empty", how, gold.confidence)
-    gvals = [v for v in (evaluate(f) for f in gold_forms) if v is not None]
-    pvals = [v for v in (evaluate(f) for f in pred_forms) if v is not None]
-    if gvals and pvals:
-        ok = any(same_value(g, p) for g in gvals for p in pvals)
-        verdict = CORRECT if ok else INCORRECT
-        exact = all(is_exact(v) for v in gvals + pvals)
-        return Grade(verdict, verdict, pred, gold.answer, "compared by value" + ("" if exact else " (numerically)"),
-                     "value", gold.confidence)
-    if gold_forms and pred_forms and any(g == p for g in gold_forms for p in pred_forms):
-        return Grade(CORRECT, CORRECT, pred, gold.answer, "same normal form", "value", gold.confidence)
-    return _Pending(gold.answer, gold.confidence, pred, gold_forms, pred_forms)
+    verdict, why, gold_forms, pred_forms = _compare_one(gold.answer, gold.kind, pred)
+    if verdict is not None:
+        return Grade(verdict, verdict, pred, gold.answer, why, "value" if verdict != UNPARSED else how, gold.confidence, **extra)
+    base = Grade(UNGRADED, UNGRADED, pred, gold.answer, "", "symbolic", gold.confidence, **extra)
+    return _Pending(base, [(0, gold_forms, pred_forms)], [])
 
 
-def _finish_open(p: _Pending, outcome: Outcome) -> Grade:
+def _prepare_parts(problem: Problem, response: str, gold: GoldAnswer, extra: dict[str, Any]) -> Grade | _Pending:
+    gradable = [p for p in gold.parts if p.asks in ("value", "count", "set", "name", "yes_no") and p.confidence != "none"]
+    if not gold.usable or not gradable:
+        pred, how = extract_open_answer(response)
+        verdict = UNPARSED if pred is None else UNGRADED
+        return Grade(verdict, verdict, pred, None, f"no reliable gold answer: {gold.reason}", how, gold.confidence, **extra)
+    answers = extract_part_answers(response, [p.label for p in gradable])
+    if all(answers.get(p.label, (None, ""))[0] is None for p in gradable):
+        return Grade(UNPARSED, UNPARSED, None, gold.answer, "no answer found for any part", "", gold.confidence, **extra)
+    parts: list[PartGrade] = []
+    jobs: list[tuple[int, list[str], list[str]]] = []
+    for i, gp in enumerate(gradable):
+        pred = answers.get(gp.label, (None, ""))[0]
+        assert gp.answer is not None
+        if pred is None:
+            parts.append(PartGrade(gp.label, UNPARSED, None, gp.answer, "no answer for this part"))
+            continue
+        part_verdict, why, gold_forms, pred_forms = _compare_one(gp.answer, gp.kind, pred)
+        parts.append(PartGrade(gp.label, part_verdict or UNGRADED, pred, gp.answer, why))
+        if part_verdict is None:
+            jobs.append((i, gold_forms, pred_forms))
+    extracted = "; ".join(f"{p.label}) {p.extracted}" for p in parts)
+    base = Grade(UNGRADED, UNGRADED, extracted, gold.answer, "", "parts", gold.confidence, **extra)
+    if jobs:
+        return _Pending(base, jobs, parts)
+    return _combine_parts(base, parts)
+
+
+def _combine_parts(base: Grade, parts: list[PartGrade]) -> Grade:
+    """Correct only when every gradable part is; a part left ungraded leaves the item ungraded."""
+    verdicts = [p.verdict for p in parts]
+    if all(v == CORRECT for v in verdicts):
+        verdict, reason = CORRECT, f"all {len(parts)} parts correct"
+    elif any(v in (INCORRECT, UNPARSED) for v in verdicts):
+        bad = [p.label for p in parts if p.verdict in (INCORRECT, UNPARSED)]
+        verdict, reason = INCORRECT, f"part{'s' if len(bad) > 1 else ''} {', '.join(bad)} not correct"
+    else:
+        verdict, reason = UNGRADED, "a part could not be checked"
+    return replace(base, verdict=verdict, strict_verdict=verdict, reason=reason, parts=tuple(parts))
+
+
+def _finish_one(outcome: Outcome) -> tuple[str, str]:
     if outcome is Outcome.EQUIVALENT:
-        return Grade(CORRECT, CORRECT, p.extracted, p.gold, "symbolically equivalent", "symbolic", p.gold_confidence)
+        return CORRECT, "symbolically equivalent"
     if outcome is Outcome.DIFFERENT:
-        return Grade(INCORRECT, INCORRECT, p.extracted, p.gold, "not equivalent", "symbolic", p.gold_confidence)
+        return INCORRECT, "not equivalent"
     if outcome is Outcome.UNPARSEABLE:
-        return Grade(INCORRECT, INCORRECT, p.extracted, p.gold, "the answer cannot be read as mathematics",
-                     "symbolic", p.gold_confidence)
+        return INCORRECT, "the answer cannot be read as mathematics"
     if outcome is Outcome.TIMEOUT:
-        return Grade(UNGRADED, UNGRADED, p.extracted, p.gold, "symbolic check timed out", "symbolic", p.gold_confidence)
-    return Grade(UNGRADED, UNGRADED, p.extracted, p.gold, "symbolic check crashed", "symbolic", p.gold_confidence)
+        return UNGRADED, "symbolic check timed out"
+    return UNGRADED, "symbolic check crashed"
+
+
+def _finish_open(p: _Pending, outcomes: list[Outcome]) -> Grade:
+    if not p.parts:
+        verdict, reason = _finish_one(outcomes[0])
+        return replace(p.base, verdict=verdict, strict_verdict=verdict, reason=reason)
+    parts = list(p.parts)
+    for (i, _g, _p), outcome in zip(p.jobs, outcomes, strict=True):
+        verdict, reason = _finish_one(outcome)
+        parts[i] = replace(parts[i], verdict=verdict, reason=reason)
+    return _combine_parts(p.base, parts)
 
 
 # --- entry points ----------------------------------------------------------------------------
@@ -166,8 +292,8 @@ def grade(problem: Problem, response: str, *, checker: SymbolicChecker | None = 
     prepared = _prepare_open(problem, response or "")
     if isinstance(prepared, Grade):
         return prepared
-    outcome = (checker or default_checker()).check(prepared.gold_forms, prepared.pred_forms)
-    return _finish_open(prepared, outcome)
+    outcomes = (checker or default_checker()).check_many([(g, p) for _i, g, p in prepared.jobs])
+    return _finish_open(prepared, outcomes)
 
 
 class Grader:
@@ -205,9 +331,10 @@ class Grader:
             else:
                 waiting.append((len(out), prepared))
                 out.append(None)
-        outcomes = self._checker.check_many([(p.gold_forms, p.pred_forms) for _, p in waiting])
-        for (i, p), outcome in zip(waiting, outcomes, strict=True):
-            out[i] = _finish_open(p, outcome)
+        jobs = [(g, pf) for _, p in waiting for _i, g, pf in p.jobs]
+        outcomes = iter(self._checker.check_many(jobs))
+        for i, p in waiting:
+            out[i] = _finish_open(p, [next(outcomes) for _ in p.jobs])
         return [g for g in out if g is not None]
 
     def close(self) -> None:

@@ -38,7 +38,7 @@ _UNICODE = {
 #: unit words removed at the end of an answer when written right after the number (no space)
 _UNITS_TIGHT = r"(?:cm|mm|km|dm|m|kg|mg|g|ml|l|L|h|min|s|cl|ha)"
 _SPACES_CMD = re.compile(r"\\(?:,|;|:|!|\s|quad|qquad|thinspace|enspace)|~")
-_DEGREE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\^\s*\{\s*o\s*\}|\^\s*o\b|\\circ|\\degree|[°º]")
+_DEGREE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\^\s*\{\s*o\s*\}|\^\s*o\b|\\circ|\\degree|[°º]|(?<=\d)\^\s*\{?\s*0\s*\}?(?![\d.])")
 _PERCENT = re.compile(r"\\%|%|\bpor\s+cento\b")
 _CURRENCY = re.compile(r"R\s*\\?\$|US\s*\\?\$|\\\$|€|\\euro\b|\beuros?\b|\breais\b|\bescudos\b|\bc[êe]ntimos\b|\bcentavos\b")
 _ASSIGN = re.compile(r"^\s*(?:[A-Za-z]|\\[a-zA-Z]+)(?:_\{?[\w,]+\}?)?\s*=\s*(?=[^=]*$)")
@@ -77,6 +77,7 @@ def clean_latex(answer: str) -> str:
     s = unwrap_boxes(answer)
     for k, v in _UNICODE.items():
         s = s.replace(k, v)
+    s = re.sub(r"(\d)\s*\\?\$\s*(\d{2})(?!\d)", r"\1.\2", s)  # escudos: 2200$00 = 2200.00
     s = _CURRENCY.sub(" ", s)
     s = s.replace("$", " ").replace(r"\(", " ").replace(r"\)", " ").replace(r"\[", " ").replace(r"\]", " ")
     s = unwrap_commands(s)

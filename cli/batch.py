@@ -18,6 +18,7 @@ from rich.table import Table
 from cli.exit_codes import ExitCode
 from engine import events as ev
 from engine.launch import LaunchError, LaunchRequest, prepare
+from engine.results import quality_cells
 
 
 def _err(console: Console, msg: str) -> None:
@@ -78,6 +79,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
     t = Table(title="quantarena summary", show_lines=False)
     batched = any(r.get("aggregate_tok_s") is not None for r in summary["runs"])
     heads = ["run", "status", "acc", "strict", "graded", "unparsed", "trunc", "TTFT p50 s", "decode tok/s p50", "peak VRAM MiB", "RSS MiB", "load s"]
+
     if batched:  # throughput mode: aggregate tok/s beside the single-stream reference
         heads[9:9] = ["N", "aggregate tok/s", "single-stream tok/s", "speedup"]
     for h in heads:
@@ -99,6 +101,22 @@ def summary_table(summary: dict[str, Any]) -> Table:
             cells[9:9] = [str(r.get("concurrency") or 1), f(r.get("aggregate_tok_s"), ".1f"), f(r.get("single_stream_tok_s"), ".1f"),
                           "N/A" if sp is None else f"{sp:.2f}×"]
         t.add_row(*cells)
+    return t
+
+
+def quality_table(summary: dict[str, Any]) -> Table | None:
+    """Each run's divergence from its model's reference on the reference solutions (None without any)."""
+    rows = [r for r in summary["runs"] if r.get("quality")]
+    if not rows:
+        return None
+    t = Table(title="quality against the reference (llama-perplexity's names)", show_lines=False)
+    for h in ("run", "reference", "PPL(Q)", "PPL/byte", "mean KLD", "99.0% KLD", "same top p %", "tokens"):
+        t.add_column(h, justify="left" if h in ("run", "reference") else "right")
+    for r in rows:
+        q = r["quality"]
+        c = quality_cells(q)
+        ref = (q.get("reference") or "N/A") + (" (synthetic)" if q.get("synthetic") else "")
+        t.add_row(r["run"], ref, c["ppl"], c["ppl_byte"], c["kld_mean"], c["kld_p99"], c["top1_pct"], c["tokens"])
     return t
 
 
@@ -158,6 +176,9 @@ def run_batch(args: Any) -> int:
         return ExitCode.ERROR
     summary = result["summary"]
     console.print(summary_table(summary))
+    qt = quality_table(summary)
+    if qt is not None:
+        console.print(qt)
     out = prepared.options.out_dir
     console.print(f"results: {out / 'results.jsonl'}\nsummary: {out / 'summary.json'}, {out / 'summary.md'}", highlight=False)
     if interrupted or summary.get("interrupted"):
@@ -166,6 +187,11 @@ def run_batch(args: Any) -> int:
     unsupported = [r for r in summary["runs"] if r["status"] == "unsupported"]
     for r in unsupported:
         console.print(f"[yellow]unsupported:[/] {r['run']}: {r.get('reason')}", highlight=False)
+    for r in summary["runs"]:
+        q = r.get("quality") or {}
+        for why in (q.get("reason"), q.get("note")):
+            if why and r["status"] == "ok":
+                console.print(f"quality: {r['run']}: {why}", highlight=False, markup=False)
     for r in bad:
         _err(console, f"{r['run']}: {r['status']}: {r.get('reason')}")
     return ExitCode.RUN_FAILED if bad else ExitCode.OK

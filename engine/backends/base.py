@@ -1,4 +1,4 @@
-"""The backend contract: load weights, stream generated tokens, free everything.
+"""The backend contract: load weights, stream generated tokens, score a given text, free everything.
 
 A backend does the inference and nothing else. It does not time, sample telemetry or grade: the
 engine's run loop (``engine.worker``) timestamps every token the moment the backend yields it,
@@ -143,8 +143,8 @@ class BatchStream:
 class Backend(ABC):
     """One inference library behind one small interface.
 
-    Lifecycle: ``__init__`` (cheap, no library import) → ``load()`` once → ``generate()`` any
-    number of times → ``close()``.
+    Lifecycle: ``__init__`` (cheap, no library import) → ``load()`` once → ``generate()`` (and
+    ``score()``, for the quality axis) any number of times → ``close()``.
     """
 
     #: backend id as written in models.toml

@@ -25,7 +25,8 @@ bucket for all the others: ``P_rest log(P_rest / Q_rest)`` with ``P_rest = 1 - s
 ``Q_rest = 1 - sum_k Q_i`` (skipped, like any term, when ``P_rest <= e^-16``). Merging tokens can
 only lower a KL divergence, so this is a lower bound of the full sum, exact when ``k`` covers the
 vocabulary. On SmolLM2-135M (49,152 tokens) top-1024 + the bucket gives 99% of the full-vocabulary
-KLD of quanto int8 and 99.9% of int4 (``benchmarks/quality/topk_check.json``).
+KLD of quanto int8 and 98% of int4 and bitsandbytes NF4
+(``benchmarks/quality/topk_check.json``, ``scripts/quality_topk_check.py``).
 """
 
 from __future__ import annotations

@@ -374,9 +374,6 @@ class Session:
             else:
                 st.status, st.reason = ("interrupted", None) if self._stop.is_set() else ("failed", f"{ended[2]} while scoring the reference solutions")
             return
-        q = self._quality.summary(st.run)
-        if q is not None:
-            st.details = {**st.details, "quality_score_s": q.get("score_s")}
 
     def _run_wave(self, wave: list[str], grade_q: queue.Queue[Any]) -> None:
         if self._quality is not None:  # references load (and score) before the runs compared with them

@@ -47,8 +47,8 @@ def _catalog(tmp_path: Path, runs: str, reference: str | None = REF) -> Path:
 def _run(tmp_path: Path, runs: str, *, out: str = "out", select: str | None = None, reference: str | None = REF,
          limit: int = 3, **kw: object) -> tuple[dict, list[ev.Event]]:
     cat = _catalog(tmp_path, runs, reference)
-    p = prepare(LaunchRequest(models=str(cat), runs=select, dataset="builtin", limit=limit, max_new_tokens=8,
-                              out=str(tmp_path / out), **kw))
+    kw.setdefault("dataset", "builtin")
+    p = prepare(LaunchRequest(models=str(cat), runs=select, limit=limit, max_new_tokens=8, out=str(tmp_path / out), **kw))  # type: ignore[arg-type]
     seen: list[ev.Event] = []
     return p.session().run(seen.append), seen
 
@@ -212,3 +212,10 @@ def test_synthetic_weights_compare_only_within_one_lineage() -> None:
 def test_a_reference_that_is_not_a_run_of_the_model_is_a_catalog_error(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match=r"\[models.tiny\] key 'reference': 'tiny/fake/fake@nope' is not a run of this model"):
         load_catalog(_catalog(tmp_path, THREE, reference="tiny/fake/fake@nope"))
+
+
+def test_real_mathpt_solutions_are_scored_and_pt_br_multiple_choice_is_counted(tmp_path: Path, mathpt_dir: Path) -> None:
+    # MATH-PT's pt-BR multiple-choice items have no solution field; the pt-PT open-ended ones do
+    summary, _ = _run(tmp_path, THREE, limit=4, dataset=str(mathpt_dir), split="ptbr_multiple_choice,ptpt_open_ended")
+    q = next(r for r in summary["runs"] if r["run"] == "tiny/fake/fake@noisy")["quality"]
+    assert q["no_solution"] == 2 and q["problems_scored"] == 2 and q["kld_mean"] > 0 and q["tokens"] > 20

@@ -18,6 +18,7 @@ from rich.table import Table
 from cli.exit_codes import ExitCode
 from engine import events as ev
 from engine.launch import LaunchError, LaunchRequest, prepare
+from engine.results import quality_cells
 
 
 def _err(console: Console, msg: str) -> None:
@@ -109,6 +110,22 @@ def unplaceable_lines(plan: Any) -> list[str]:
     return [f"{u.run}: cannot be placed: {u.reason}" for u in plan.unplaceable]
 
 
+def quality_table(summary: dict[str, Any]) -> Table | None:
+    """Each run's divergence from its model's reference on the reference solutions (None without any)."""
+    rows = [r for r in summary["runs"] if r.get("quality")]
+    if not rows:
+        return None
+    t = Table(title="quality against the reference (llama-perplexity's names)", show_lines=False)
+    for h in ("run", "reference", "PPL(Q)", "PPL/byte", "mean KLD", "99.0% KLD", "same top p %", "tokens"):
+        t.add_column(h, justify="left" if h in ("run", "reference") else "right")
+    for r in rows:
+        q = r["quality"]
+        c = quality_cells(q)
+        ref = (q.get("reference") or "N/A") + (" (synthetic)" if q.get("synthetic") else "")
+        t.add_row(r["run"], ref, c["ppl"], c["ppl_byte"], c["kld_mean"], c["kld_p99"], c["top1_pct"], c["tokens"])
+    return t
+
+
 def run_batch(args: Any) -> int:
     console = Console(stderr=True)
     if not console.is_terminal:
@@ -185,6 +202,9 @@ def run_batch(args: Any) -> int:
 
         for line in judge_lines(judge_block):
             console.print(line, highlight=False, markup=False)
+    qt = quality_table(summary)
+    if qt is not None:
+        console.print(qt)
     out = prepared.options.out_dir
     console.print(f"results: {out / 'results.jsonl'}\nsummary: {out / 'summary.json'}, {out / 'summary.md'}", highlight=False)
     if interrupted or summary.get("interrupted"):
@@ -193,6 +213,11 @@ def run_batch(args: Any) -> int:
     unsupported = [r for r in summary["runs"] if r["status"] == "unsupported"]
     for r in unsupported:
         console.print(f"[yellow]unsupported:[/] {r['run']}: {r.get('reason')}", highlight=False)
+    for r in summary["runs"]:
+        q = r.get("quality") or {}
+        for why in (q.get("reason"), q.get("note")):
+            if why and r["status"] == "ok":
+                console.print(f"quality: {r['run']}: {why}", highlight=False, markup=False)
     for r in bad:
         _err(console, f"{r['run']}: {r['status']}: {r.get('reason')}")
     if judge_block and judge_block.get("status") not in ("ok", "skipped"):

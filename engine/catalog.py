@@ -112,6 +112,8 @@ class ModelSpec:
     #: or a path to a Jinja template file
     chat_template: str = "gguf"
     license: str = ""
+    #: the run whose log-probs the quality figures compare with (default: the highest-precision run)
+    reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -187,7 +189,7 @@ _ARCH_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
 }
 _MODEL_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "display_name": (str, False), "chat_template": (str, False), "license": (str, False),
-    "arch": (dict, True), "gguf": (dict, False), "safetensors": (dict, False),
+    "arch": (dict, True), "gguf": (dict, False), "safetensors": (dict, False), "reference": (str, False),
 }
 _SOURCE_FIELDS = {"path": str, "repo": str, "file": str, "package": str, "derive": str}
 _RUN_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
@@ -265,6 +267,7 @@ def _model(path: Path, name: str, table: Any) -> ModelSpec:
     return ModelSpec(
         name=name, display_name=table.get("display_name", name), arch=arch, gguf=gguf,
         safetensors=st, chat_template=table.get("chat_template", "gguf"), license=table.get("license", ""),
+        reference=table.get("reference"),
     )
 
 
@@ -325,6 +328,13 @@ def parse_catalog(data: dict[str, Any], path: Path, *, allow_fake: bool = True) 
                 f"{path}: [runs[{i}]] duplicate run name {run.name!r}; give one of them a distinct 'tag'"
             )
         runs[run.name] = run
+    for name, m in models.items():
+        if m.reference is not None and (m.reference not in runs or runs[m.reference].model != name):
+            mine = [r for r, spec in runs.items() if spec.model == name]
+            raise CatalogError(
+                f"{path}: [models.{name}] key 'reference': {m.reference!r} is not a run of this model "
+                f"(runs: {', '.join(mine) or 'none'})"
+            )
     return Catalog(path=path, models=models, runs=runs, defaults=dict(defaults))
 
 

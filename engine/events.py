@@ -49,6 +49,14 @@ class RunFailed(Event):
 
 
 @dataclass(frozen=True)
+class QualityScored(Event):
+    """A run scored the reference solutions (right after loading): its ``quality`` summary block."""
+
+    run: str
+    quality: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class ProblemStarted(Event):
     run: str
     problem_id: str

@@ -42,6 +42,7 @@ class LaunchRequest:
     exclusive: bool = False  # one run per GPU at a time (no sharing): cleanest timings
     concurrency: int = 1  # throughput mode: problems answered at once per run (batched decode)
     out: str | None = None
+    quality: bool = True  # score the reference solutions against each model's reference (--no-quality: off)
     stream_text: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -49,6 +50,8 @@ class LaunchRequest:
     def from_args(cls, args: Any) -> LaunchRequest:
         names = [f for f in cls.__dataclass_fields__ if f not in ("extra", "stream_text")]
         given: dict[str, Any] = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+        if getattr(args, "no_quality", False):
+            given["quality"] = False
         return cls(**given)
 
 
@@ -123,7 +126,7 @@ def prepare(req: LaunchRequest) -> Prepared:
         out_dir=out, dataset=str(source), max_new_tokens=max_new,
         seed=req.seed if req.seed is not None else defaults.get("seed", 0),
         temperature=req.temperature or 0.0, fixed_length=req.fixed_length, stream_text=req.stream_text,
-        concurrency=req.concurrency,
+        concurrency=req.concurrency, quality=req.quality,
         extra={"catalog": str(catalog.path), "runs_selector": req.runs, **req.extra},
     )
     plan = _place(catalog, runs, req, options)

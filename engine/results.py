@@ -197,6 +197,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
                          f"{_fmt(r.get('single_stream_tok_s'))} | {'N/A' if sp is None else f'{sp:.2f}×'} | {_fmt(r.get('decode_tok_s_median'))} |")
         lines += ["", "aggregate tok/s: all sequences' tokens / the batches' wall time (prefill included); "
                   "single-stream tok/s: the same for one answer alone (end-to-end tok/s), measured once per run."]
+    if any(r.get("quality") for r in rows):
+        lines += ["", quality_markdown(rows)]
     failed = [r for r in rows if r.get("status") not in ("ok",)]
     if failed:
         lines += ["", "## Runs that did not complete", ""]
@@ -221,6 +223,36 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         "Units: s = seconds, tok/s = generated tokens per second, MiB = 2^20 bytes. Definitions: README, 'What the numbers mean'.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def quality_cells(q: dict[str, Any] | None) -> dict[str, str]:
+    """The quality block's figures as text (N/A when unknown), for the tables."""
+    q = q or {}
+
+    def f(key: str, spec: str) -> str:
+        v = q.get(key)
+        return "N/A" if v is None else format(v, spec)
+
+    return {"ppl": f("ppl", ".3f"), "ppl_byte": f("ppl_byte", ".4f"), "kld_mean": f("kld_mean", ".5f"),
+            "kld_p99": f("kld_p99", ".4f"), "top1_pct": f("top1_pct", ".1f"), "tokens": str(q.get("tokens_compared") or q.get("tokens") or 0)}
+
+
+def quality_markdown(rows: list[dict[str, Any]]) -> str:
+    """The "Quality against the reference" section of summary.md."""
+    lines = ["## Quality against the reference (reference solutions, teacher-forced)", "",
+             "| run | reference | PPL(Q) | PPL per byte | mean KLD | 99.0% KLD | same top p % | tokens | note |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        q = r.get("quality")
+        if not q:
+            continue
+        c = quality_cells(q)
+        note = "; ".join(x for x in (("synthetic weights" if q.get("synthetic") else None), q.get("reason"), q.get("note"),
+                                      (f"{q['no_solution']} problems without a solution skipped" if q.get("no_solution") else None)) if x)
+        lines.append(f"| {r['run']} | {q.get('reference') or 'N/A'} | {c['ppl']} | {c['ppl_byte']} | {c['kld_mean']} | "
+                     f"{c['kld_p99']} | {c['top1_pct']} | {c['tokens']} | {note} |")
+    lines += ["", "Names as llama-perplexity --kl-divergence prints them; definitions: README, 'Quality against the reference'."]
+    return "\n".join(lines)
 
 
 def write_summary(out_dir: Path, summary: dict[str, Any]) -> tuple[Path, Path]:

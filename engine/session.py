@@ -88,6 +88,13 @@ class SessionOptions:
     concurrency: int = 1
     #: NVML index -> GPU UUID (CUDA_VISIBLE_DEVICES for run processes, robust to the parent's own)
     gpu_uuids: dict[int, str] = field(default_factory=dict)
+    #: score each problem's reference solution with every run and compare with the model's
+    #: reference run (``engine.scoring``); False = --no-quality
+    quality: bool = True
+    #: reference tokens kept per position (``engine.quality``)
+    quality_top_k: int = 1024
+    #: where reference log-probs are cached (None = cache_dir()/quality)
+    quality_cache: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -157,6 +164,8 @@ class Session:
         self.interrupted = False
         self.writer: ResultsWriter | None = None
         self.summary: dict[str, Any] | None = None
+        self._quality: Any = None  # engine.scoring.SessionQuality when quality is on
+        self._t_start = time.perf_counter()
 
     # ---- controls ---------------------------------------------------------------------------
     def pause(self) -> None:
@@ -262,6 +271,10 @@ class Session:
         for run in self.runs:
             self._states[run.name] = _RunState(run=run, gpus=self._gpus_for(run))
         waves = opts.waves or [[r.name for r in self.runs]]
+        self._t_start = time.perf_counter()
+        if opts.quality and self.problems:
+            self._quality = self._quality_plan()
+            waves = self._quality.order_waves(waves)
         self._emit(ev.SessionStarted(
             runs=[r.name for r in self.runs], problems=[p.to_dict() for p in self.problems],
             out_dir=str(opts.out_dir), waves=waves,
@@ -334,7 +347,40 @@ class Session:
                     }) + "\n")
                     f.flush()
 
+    def _quality_plan(self) -> Any:
+        from engine.reference_cache import ReferenceCache
+        from engine.scoring import SessionQuality
+
+        cache = ReferenceCache(Path(self.options.quality_cache)) if self.options.quality_cache else None
+
+        def status(name: str) -> tuple[str, str | None]:
+            st = self._states.get(name)
+            return (st.status, st.reason) if st is not None else ("not in session", None)
+
+        return SessionQuality(self.catalog, self.runs, self.problems, top_k=self.options.quality_top_k,
+                              cache=cache, run_status=status)
+
+    def _score(self, st: _RunState, proc: Any) -> None:
+        """Score the reference solutions with a freshly loaded run (inside the load lock)."""
+        from engine.backends.registry import load_backend_class
+
+        try:
+            can = bool(load_backend_class(st.run.backend).capabilities.scoring)
+        except Exception:
+            can = False
+        ended = self._quality.score_run(st.run, st.device, proc.send, lambda: self._get(proc), lambda: self._stop.is_set(), can)
+        if ended is not None:  # the process died or failed: the load loop reports it
+            if ended[0] == "gen_failed":
+                st.status, st.reason = ended[2], ended[3]
+            else:
+                st.status, st.reason = ("interrupted", None) if self._stop.is_set() else ("failed", f"{ended[2]} while scoring the reference solutions")
+            return
+
     def _run_wave(self, wave: list[str], grade_q: queue.Queue[Any]) -> None:
+        if self._quality is not None:  # references load (and score) before the runs compared with them
+            for name in wave:
+                if self._quality.is_reference(self._states[name].run) and not self._stop.is_set():
+                    self._load(self._states[name])
         lanes = self._lanes(wave)
         threads = [threading.Thread(target=self._run_lane, args=(lane, grade_q), name=f"lane{i}", daemon=True) for i, lane in enumerate(lanes)]
         for t in threads:
@@ -392,8 +438,13 @@ class Session:
                         self._warmup(st, proc)
                     if st.status == "ok" and self.options.concurrency > 1 and self.problems:
                         self._throughput_setup(st, proc)
+                    if st.status == "ok" and self._quality is not None and not self._stop.is_set():
+                        self._score(st, proc)
                     if st.status == "ok":
                         self._emit(ev.RunLoaded(run=run.name, device=msg[1], gpus=st.gpus, load_s=msg[2], details=st.details))
+                        q = self._quality.summary(st.run) if self._quality is not None else None
+                        if q is not None:
+                            self._emit(ev.QualityScored(run=run.name, quality=q))
                         return
                     break
                 if msg[0] == "load_failed":
@@ -503,7 +554,8 @@ class Session:
         for name in lane:
             if self._stop.is_set():
                 break
-            self._load(self._states[name])
+            if self._states[name].status == "pending":
+                self._load(self._states[name])
         total = len(self.problems)
         if self.options.concurrency > 1:
             self._run_lane_batched(lane, grade_q)
@@ -646,6 +698,7 @@ class Session:
             "problem_id": problem.id, "split": problem.split, "kind": problem.kind,
             "variant": problem.variant, "level": problem.level, "has_figure": problem.has_figure,
             "max_new_tokens": self.options.max_new_tokens,
+            "quality": self._quality.record_fields(run.name, problem.id) if self._quality is not None else None,
         }
 
     def _measure(self, st: _RunState, problem: Problem, result: dict[str, Any], tele: dict[str, Any] | None = None,
@@ -727,6 +780,7 @@ class Session:
             "weights": run.weights, "status": st.status if st.status != "pending" else "not run",
             "reason": st.reason, "device": st.device, "gpus": st.gpus, "load_s": st.load_s,
             "details": st.details,
+            "quality": self._quality.summary(run) if self._quality is not None else None,
         }
         return run_summary(static, st.records)
 
@@ -746,12 +800,15 @@ class Session:
             "schema_version": 1,
             "session": self.id,
             "interrupted": self.interrupted,
+            "wall_s": round(time.perf_counter() - self._t_start, 3),
             "settings": {
                 "dataset": self.options.dataset, "problems": len(self.problems),
                 "problem_ids": [p.id for p in self.problems],
                 "max_new_tokens": self.options.max_new_tokens, "seed": self.options.seed,
                 "temperature": self.options.temperature, "fixed_length": self.options.fixed_length,
-                "waves": self.options.waves, "concurrency": self.options.concurrency, **self.options.extra,
+                "waves": self.options.waves, "concurrency": self.options.concurrency,
+                "quality": self.options.quality, "quality_top_k": self.options.quality_top_k if self.options.quality else None,
+                **self.options.extra,
             },
             "runs": [self._row(st) for st in self._states.values()],
             "accuracy_tables": acc_tables,

@@ -14,6 +14,11 @@ Protocol over one duplex pipe (tuples):
                   ("text", problem_id, delta, n_tokens, elapsed_s)     coalesced, ~30 per second
                   ("done", problem_id, result_dict) | ("gen_failed", problem_id, status, reason)
 
+Scoring (the quality axis, ``engine.scoring``): ("score", request_dict) is answered by
+("scored", problem_id, scored_dict) — ``engine.quality.Scored`` as a dict, with ``score_s`` the
+backend's time — or ("score_failed", problem_id, status, reason); a failed score leaves the run
+alive ("unsupported" when the backend cannot score at all).
+
 A batch (throughput mode) answers every request in one ``backend.generate_batch`` call: each
 sequence's tokens are timestamped as they are yielded, and each sequence gets its own "text" and
 "done" messages; its result carries ``batch`` = {size, t_submit, t_end, tokens_out} of the whole
@@ -95,6 +100,9 @@ def worker_main(conn: Any, run_dict: dict[str, Any], model: Any, env: dict[str, 
             break
         if msg[0] == "stop":
             break
+        if msg[0] == "score":
+            _score(conn, backend, msg[1])
+            continue
         if msg[0] == "generate_batch":
             if not _answer_batch(conn, backend, msg[1], cancel, stream_text):
                 break
@@ -160,6 +168,24 @@ def _mark(log: str | None, what: str) -> None:
             os.write(2, f"quantarena: {what}\n".encode())
         except OSError:
             pass
+
+
+def _score(conn: Any, backend: Any, req: dict[str, Any]) -> None:
+    """One ``backend.score`` call, timed; its failure is reported and the run goes on."""
+    from engine.backends.base import ScoreRequest
+
+    pid = req["problem_id"]
+    try:
+        request = ScoreRequest(messages=req["messages"], completion=req["completion"], top_k=req.get("top_k", 0),
+                               at_k=req.get("at_k", 0), at_ids=req.get("at_ids"))
+        t0 = time.perf_counter()
+        scored = backend.score(request)
+        scored.score_s = time.perf_counter() - t0
+        _send(conn, ("scored", pid, scored.to_dict()))
+    except BaseException as e:  # noqa: BLE001 - a scoring failure costs the quality figure, not the run
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        _send(conn, ("score_failed", pid, _status_of(e), _one_line(e)))
 
 
 def _request(req: dict[str, Any]) -> Any:

@@ -29,7 +29,8 @@ def test_engine_modules_import_no_heavy_library() -> None:
     ]
     for optional in ("engine.backends.hf", "engine.backends.quanto", "engine.backends.bnb", "engine.grading",
                      "engine.dataset", "engine.prompts", "engine.sizing", "engine.placement",
-                     "engine.synthetic_gguf", "engine.synthetic_hf"):
+                     "engine.synthetic_gguf", "engine.synthetic_hf", "engine.quality", "engine.scoring",
+                     "engine.reference_cache"):
         if (ROOT / (optional.replace(".", "/") + ".py")).exists() or (ROOT / optional.replace(".", "/")).is_dir():
             mods.append(optional)
     assert _imported("\n".join(f"import {m}" for m in mods)) == []

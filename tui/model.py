@@ -60,6 +60,7 @@ class RunView:
     last: dict[str, Any] | None = None  # the last record
     stats: dict[str, Any] = field(default_factory=dict)  # run_summary over records
     final: dict[str, Any] | None = None  # RunFinished.summary
+    scored: dict[str, Any] | None = None  # QualityScored.quality (the run scored the reference solutions)
     # live machine readings on the run's GPUs (Telemetry)
     vram_used_mib: float | None = None
     vram_total_mib: float | None = None
@@ -89,6 +90,11 @@ class RunView:
         """The whole GPU's peak memory in use while the run ran (every process on its GPUs)."""
         vals = [v for v in (self.stats.get("peak_vram_mib"), self.telemetry_peak_vram_mib) if v is not None]
         return max(vals) if vals else None
+
+    @property
+    def quality(self) -> dict[str, Any]:
+        """The run's quality block (ppl, kld_mean, kld_p99, top1_pct, ...); empty when not scored."""
+        return (self.final or {}).get("quality") or self.scored or {}
 
     @property
     def row(self) -> dict[str, Any]:
@@ -216,6 +222,11 @@ class SessionModel:
         rv = self._run(e.run)
         rv.status, rv.reason, rv.answering = e.status, e.reason, False
         return {f"run:{e.run}", "board", "session", "problem"}
+
+    def _on_QualityScored(self, e: ev.QualityScored) -> set[Change]:
+        rv = self._run(e.run)
+        rv.scored = dict(e.quality)
+        return {f"run:{e.run}", "board"}
 
     def _on_ProblemStarted(self, e: ev.ProblemStarted) -> set[Change]:
         rv = self._run(e.run)

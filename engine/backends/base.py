@@ -1,4 +1,4 @@
-"""The backend contract: load weights, stream generated tokens, free everything.
+"""The backend contract: load weights, stream generated tokens, score a given text, free everything.
 
 A backend does the inference and nothing else. It does not time, sample telemetry or grade: the
 engine's run loop (``engine.worker``) timestamps every token the moment the backend yields it,
@@ -53,6 +53,7 @@ class Capabilities:
     batching: bool = False  # can generate several sequences at once
     synthetic: bool = False  # can build the architecture with random weights
     exact_token_times: bool = True  # yields once per generated token (not per text chunk)
+    scoring: bool = False  # can score a given text teacher-forced (``score``: log-probs per position)
 
 
 @dataclass
@@ -82,6 +83,24 @@ class Token:
 
     text: str
     id: int = -1
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """A text to score teacher-forced: ``completion`` as the assistant's turn after ``messages``.
+
+    The backend renders ``messages`` with its own chat template (as for ``generate``), tokenizes
+    ``completion`` on its own (no special tokens added) and returns, for each completion token,
+    the log-probability the model gave it. ``top_k`` > 0 also asks for the top ``top_k``
+    log-probs of each position (the reference's); ``at_ids`` (``at_k`` ids per position,
+    flattened) asks for the log-probs of those ids (the reference's top-k, for a compared run).
+    """
+
+    messages: list[dict[str, str]]
+    completion: str
+    top_k: int = 0
+    at_k: int = 0
+    at_ids: Any = None  # array("i") or list of at_k ids per position, flattened
 
 
 class TokenStream:
@@ -124,8 +143,8 @@ class BatchStream:
 class Backend(ABC):
     """One inference library behind one small interface.
 
-    Lifecycle: ``__init__`` (cheap, no library import) → ``load()`` once → ``generate()`` any
-    number of times → ``close()``.
+    Lifecycle: ``__init__`` (cheap, no library import) → ``load()`` once → ``generate()`` (and
+    ``score()``, for the quality axis) any number of times → ``close()``.
     """
 
     #: backend id as written in models.toml
@@ -167,6 +186,16 @@ class Backend(ABC):
         the session then answers the problems one at a time.
         """
         raise UnsupportedError(f"{self.run.name}: backend {self.id} cannot generate several sequences at once")
+
+    def score(self, request: ScoreRequest) -> Any:
+        """Score ``request.completion`` teacher-forced in one prefill: an ``engine.quality.Scored``.
+
+        Backends whose ``capabilities.scoring`` is true override this. Each position's
+        log-probabilities are a log-softmax over the whole vocabulary in float32 (or better);
+        a completion longer than the context window is scored as far as it fits. A backend that
+        cannot score raises UnsupportedError (its quality is then N/A with that reason).
+        """
+        raise UnsupportedError(f"{self.run.name}: backend {self.id} cannot score a text (no log-probs)")
 
     def memory_stats(self) -> dict[str, float | None]:
         """Allocator figures for the last generation (torch backends); None where invisible."""

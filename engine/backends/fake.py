@@ -23,13 +23,27 @@ Settings (``[runs.settings]`` in a test models.toml):
   memory_mib    reported as the torch allocator peak of each generation
   hang_after    after this many generations, the next one blocks for an hour before its first
                 token, deaf to cancellation (a library stuck in C code)
+  scoring       false: score() raises UnsupportedError (default true)
+  score_vocab   size of the fake vocabulary score() works over (default 64)
+  score_noise   standard deviation of seeded noise added to the fake logits (default 0: two
+                runs with the same vocabulary score identically)
+  score_fail    message: score() raises BackendError
+  score_crash   true: score() kills the run process (os._exit)
+
+Scoring (``score``) is as fake as generation: word pieces hashed into ``score_vocab`` ids, and
+per position seeded random logits that favour the next piece; the numbers mean nothing, but two
+runs differ exactly by their ``score_noise``, which is what the quality layer needs to be tested.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import random
 import signal
 import time
+import zlib
+from array import array
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -40,6 +54,7 @@ from engine.backends.base import (
     Capabilities,
     GenerationRequest,
     LoadInfo,
+    ScoreRequest,
     Token,
     TokenStream,
     UnsupportedError,
@@ -48,7 +63,7 @@ from engine.backends.base import (
 
 class ScriptedFakeBackend(Backend):
     id = "fake"
-    capabilities = Capabilities(gpu=False, multi_gpu=False, batching=True, synthetic=True)
+    capabilities = Capabilities(gpu=False, multi_gpu=False, batching=True, synthetic=True, scoring=True)
     SETTINGS: ClassVar[dict[str, Any]] = {
         "answers": list,
         "tokens_per_s": (int, float),
@@ -64,6 +79,11 @@ class ScriptedFakeBackend(Backend):
         "segfault_after": int,
         "import_module": str,
         "segfault_at_load": bool,
+        "scoring": bool,
+        "score_vocab": int,
+        "score_noise": (int, float),
+        "score_fail": str,
+        "score_crash": bool,
     }
 
     def load(self) -> LoadInfo:
@@ -143,6 +163,45 @@ class ScriptedFakeBackend(Backend):
                 if step < len(pieces):
                     yield i, Token(pieces[step], step)
         batch.finish_reasons = [f for _, f, _ in scripts]
+
+    def score(self, request: ScoreRequest) -> Any:
+        from engine.quality import Scored, prompt_digest
+
+        s = self.run.settings
+        if not s.get("scoring", True):
+            raise UnsupportedError(f"{self.run.name}: backend fake: scripted without scoring")
+        if s.get("score_fail"):
+            raise BackendError(f"{self.run.name}: {s['score_fail']}")
+        if s.get("score_crash"):
+            os._exit(19)
+        vocab = int(s.get("score_vocab", 64))
+        noise = float(s.get("score_noise", 0.0))
+        pieces = _split_tokens(request.completion)
+        ids = [zlib.crc32(p.encode()) % vocab for p in pieces]
+        out = Scored(tokens=ids, target_logprobs=array("f"), argmax=[], n_vocab=vocab,
+                     text_bytes=len(request.completion.encode()), prompt_tokens=len(" ".join(m["content"] for m in request.messages).split()),
+                     prompt_digest=prompt_digest([zlib.crc32(m["content"].encode()) & 0x7FFFFFFF for m in request.messages]),
+                     top_k=min(request.top_k, vocab), at_k=request.at_k)
+        for t, target in enumerate(ids):
+            rng = random.Random(zlib.crc32(f"{t}|{ids[t - 1] if t else -1}".encode()))
+            logits = [rng.gauss(0.0, 2.0) for _ in range(vocab)]
+            logits[target] += 3.0
+            if noise:
+                nz = random.Random(zlib.crc32(f"noise|{t}".encode()))
+                logits = [x + nz.gauss(0.0, noise) for x in logits]
+            top = max(logits)
+            lse = top + math.log(sum(math.exp(x - top) for x in logits))
+            logp = [x - lse for x in logits]
+            out.target_logprobs.append(logp[target])  # type: ignore[attr-defined]
+            out.argmax.append(max(range(vocab), key=logp.__getitem__))
+            if out.top_k:
+                best = sorted(range(vocab), key=lambda i: -logp[i])[: out.top_k]
+                out.top_ids.extend(best)  # type: ignore[attr-defined]
+                out.top_logprobs.extend(logp[i] for i in best)  # type: ignore[attr-defined]
+            if request.at_k and request.at_ids is not None and (t + 1) * request.at_k <= len(request.at_ids):
+                want = request.at_ids[t * request.at_k : (t + 1) * request.at_k]
+                out.at_logprobs.extend(logp[i] if 0 <= i < vocab else float("-inf") for i in want)  # type: ignore[attr-defined]
+        return out
 
     def memory_stats(self) -> dict[str, float | None]:
         m = self.run.settings.get("memory_mib")

@@ -49,6 +49,14 @@ ANSWERS = {
               ""],
 }
 
+#: scripted quality blocks (fixed figures for the snapshots, not measurements); bf16 is the reference
+QUALITY: dict[str, dict[str, Any]] = {
+    run: {"reference": RUNS[1], "ppl": ppl, "ppl_byte": None, "kld_mean": kld, "kld_p99": p99, "top1_pct": top1,
+          "tokens": 412, "synthetic": False, "reason": None}
+    for run, ppl, kld, p99, top1 in [(RUNS[0], 3.412, 0.0312, 0.284, 91.3), (RUNS[1], 3.297, 0.0, 0.0, 100.0),
+                                     (RUNS[2], 3.655, 0.0845, 0.731, 86.2)]
+}
+
 GPU_TOTAL = 81559.0
 
 
@@ -84,6 +92,7 @@ def demo_events(*, gpus: bool = True) -> list[ev.Event]:
         out.append(ev.RunLoading(run=run))
         dev, g, load_s = devices[run]
         out.append(ev.RunLoaded(run=run, device=dev if gpus else "cpu", gpus=g if gpus else [], load_s=load_s, details={}))
+        out.append(ev.QualityScored(run=run, quality=QUALITY[run]))
     out.append(ev.RunLoading(run=RUNS[3]))
     out.append(ev.RunFailed(run=RUNS[3], status="oom",
                             reason="CUDA out of memory while loading: tried to allocate 2.00 GiB (GPU 1: 1.2 GiB free)"))
@@ -138,7 +147,8 @@ def finished_events(*, gpus: bool = True) -> list[ev.Event]:
     rows = []
     for run in RUNS:
         status = "oom" if run == RUNS[3] else "ok"
-        row = run_summary({"run": run, "status": status, "reason": None if status == "ok" else "CUDA out of memory"}, records[run])
+        row = run_summary({"run": run, "status": status, "reason": None if status == "ok" else "CUDA out of memory",
+                           "quality": QUALITY.get(run)}, records[run])
         rows.append(row)
         events.append(ev.RunFinished(run=run, status=status, summary=row))
     events.append(ev.SessionFinished(out_dir="results/demo", interrupted=True, summary={"runs": rows}))

@@ -1,8 +1,10 @@
-"""The leaderboard: runs ranked by accuracy, speed, memory, energy, TTFT; and the accuracy/speed chart.
+"""The leaderboard: runs ranked by accuracy, quality, speed, memory, energy, TTFT; and the accuracy/speed chart.
 
 Sort by any column with ``s`` (cycles) or by clicking its header (clicking again reverses).
 Each column sorts best-first in its own sense (accuracy and tok/s high first; memory, J/token and
-TTFT low first); runs without the figure (N/A) always come last. The best figure of each column
+TTFT low first; KLD, the divergence from the model's reference, low first); runs without the
+figure (N/A) always come last. When no run has an accuracy (synthetic weights, or nothing graded)
+the chart shows top-1 agreement with the reference against speed instead. The best figure of each column
 is highlighted. Figures come from ``engine.results.run_summary`` — the same as ``summary.json``.
 """
 
@@ -45,6 +47,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("run", "run", lambda r: r.name, lambda r: r.name),
     Column("status", "status", lambda r: r.status, lambda r: r.status),
     Column("accuracy", "accuracy", lambda r: r.row.get("accuracy"), _acc_text, "max"),
+    Column("kld", "KLD", lambda r: r.quality.get("kld_mean"), lambda r: figures.number(r.quality.get("kld_mean"), ".4f"), "min"),
     Column("tok_s", "tok/s p50", lambda r: r.row.get("decode_tok_s_median"), lambda r: figures.number(r.row.get("decode_tok_s_median"), ".1f"), "max"),
     Column("ttft", "TTFT p50", lambda r: r.row.get("ttft_s_median"), lambda r: figures.seconds(r.row.get("ttft_s_median")), "min"),
     Column("vram", "VRAM (run)", lambda r: r.peak_vram_mib, lambda r: figures.mib(r.peak_vram_mib), "min"),
@@ -57,7 +60,7 @@ COLUMNS: tuple[Column, ...] = (
 )
 BY_KEY = {c.key: c for c in COLUMNS}
 #: the order ``s`` cycles through
-SORT_CYCLE = ("accuracy", "tok_s", "vram", "j_tok", "ttft", "rss", "number")
+SORT_CYCLE = ("accuracy", "tok_s", "vram", "j_tok", "kld", "ttft", "rss", "number")
 
 
 def ranked(runs: list[RunView], key: str, reverse: bool = False) -> list[RunView]:
@@ -168,10 +171,17 @@ class Leaderboard(Vertical):
         return Text(text)
 
     def _update_chart(self, runs: list[RunView]) -> None:
+        chart = self.query_one("#board-chart", ScatterPlot)
+        # accuracy when any run has one; otherwise the quality axis (top-1 agreement with the reference)
+        quality = not any(rv.row.get("accuracy") is not None for rv in runs) and any(
+            rv.quality.get("top1_pct") is not None for rv in runs)
         points = []
         for rv in runs:
-            acc, tps = rv.row.get("accuracy"), rv.row.get("decode_tok_s_median")
-            if acc is not None and tps is not None and tps > 0:
-                points.append(Point(rv.number, self.model.short_name(rv), float(tps), float(acc), run_colour(rv.number)))
-        self.query_one("#board-chart", ScatterPlot).set_points(points)
+            top1 = rv.quality.get("top1_pct")
+            y = (None if top1 is None else float(top1) / 100) if quality else rv.row.get("accuracy")
+            tps = rv.row.get("decode_tok_s_median")
+            if y is not None and tps is not None and tps > 0:
+                points.append(Point(rv.number, self.model.short_name(rv), float(tps), float(y), run_colour(rv.number)))
+        chart.title = "top-1 agreement with the reference vs decode tok/s" if quality else "accuracy vs decode tok/s"
+        chart.set_points(points)
         self.query_one("#board-bars", CompareBars).refresh()

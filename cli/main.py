@@ -47,8 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="quantarena",
         description="Compare quantized LLM engines on MATH-PT: accuracy, speed and memory side by side.",
-        epilog="Tools: quantarena {grade,size,plan,runs,doctor,report,dataset} --help. Exit codes: 0 ok, 2 usage/config error, "
-        "3 a run failed to load, 130 interrupted; doctor: 1 when an installed backend does not work.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Tools: quantarena {grade,size,plan,runs,doctor,report,dataset} --help.\n"
+        "Exit codes: 0 ok, 2 usage/config error, 3 a run failed to load, 130 interrupted;\n"
+        "doctor: 1 when an installed backend does not work.",
     )
     p.add_argument("--batch", action="store_true", help="run headless and write results (no TUI)")
     p.add_argument("--quiet", action="store_true", help="--batch: no progress bar")

@@ -196,18 +196,18 @@ class StreamingLoader:
 
     def _load(self) -> Any:
         import torch
-        from safetensors import safe_open
         from transformers.conversion_mapping import get_model_conversion_mapping
         from transformers.core_model_loading import WeightConverter, WeightRenaming, rename_source_key
 
         t0 = time.perf_counter()
+        _fix_mmap_threshold()
         shards, weight_map = checkpoint_shards(self.ckpt)
         for shard in shards:
             if not (self.ckpt / shard).exists():
                 first = next(k for k, v in weight_map.items() if v == shard)
                 raise BackendError(f"{self.name}: shard {shard} of {self.ckpt} is missing (it holds {first}, ...)")
         model = self._model = self._skeleton()
-        expected = {n: t for n, t in [*model.named_parameters(), *model.named_buffers()]}
+        expected = {n: tuple(t.shape) for n, t in [*model.named_parameters(), *model.named_buffers()]}
         meta_names = {n for n, t in model.named_parameters() if t.is_meta}
         transforms = get_model_conversion_mapping(model)
         renamings = [t for t in transforms if isinstance(t, WeightRenaming)]
@@ -246,20 +246,20 @@ class StreamingLoader:
         self._pending: dict[str, Any] = {}  # fused target -> its converter copy collecting pieces
         self._pending_bytes = 0
         self._collected: dict[str, int] = {}
+        self._piece_shape: dict[tuple[str, str], tuple[str, tuple[int, ...]]] = {}
         by_shard: dict[str, list[str]] = defaultdict(list)
         for key, shard in weight_map.items():
             by_shard[shard].append(key)
         self.log(f"streaming {self.ckpt}: {len(shards)} shard(s), {len(weight_map)} tensors")
         for shard in shards:
             path = self.ckpt / shard
-            key = "(opening)"
+            key = "(its header)"
             try:
-                with safe_open(str(path), framework="pt") as f:
-                    present = set(f.keys())
+                with ShardReader(path) as f:
                     for key in by_shard[shard]:
-                        if key not in present:
+                        if key not in f.entries:
                             raise BackendError(f"{self.name}: shard {shard} lacks {key}, which the index puts there")
-                        tensor = f.get_tensor(key)
+                        tensor = f.read(key)
                         self._take(model, shard, key, tensor, route[key], feeds, expected,
                                    experts_left, layer_left)
                         del tensor
@@ -269,9 +269,10 @@ class StreamingLoader:
                 if _is_oom(e):
                     figures = self.memory_now()
                     raise OutOfMemoryError(f"{self.name}: out of memory while placing {key} from {shard}: {figures}") from None
-                if isinstance(e, (OSError, RuntimeError, ValueError, TypeError)) or type(e).__name__ == "SafetensorError":
+                if isinstance(e, (OSError, RuntimeError, ValueError, TypeError, KeyError)):
                     raise BackendError(f"{self.name}: reading {key} from shard {shard} failed: {_one_line(e)}") from None
                 raise
+            _trim()  # the shard's dense pieces were freed: hand the heap pages back before the next one
             self.progress.shards_done += 1
             self.progress.placed = _placed_bytes(model)
             self.log(f"loading: {self.progress.line()}")
@@ -299,7 +300,7 @@ class StreamingLoader:
         return model
 
     def _take(self, model: Any, shard: str, key: str, tensor: Any, route: tuple[str, str | None, Any],
-              feeds: dict[str, int], expected: dict[str, Any], experts_left: dict[str, set[str]],
+              feeds: dict[str, int], expected: dict[str, tuple[int, ...]], experts_left: dict[str, set[str]],
               layer_left: dict[str, set[str]]) -> None:
         import copy
 
@@ -316,6 +317,10 @@ class StreamingLoader:
             if pend is None:
                 pend = self._pending[target] = copy.deepcopy(conv)
                 self._collected[target] = 0
+            first = self._piece_shape.setdefault((target, pattern), (key, tuple(tensor.shape)))
+            if first[1] != tuple(tensor.shape):
+                raise BackendError(f"{self.name}: shard {shard}: {key} has shape {list(tensor.shape)}, the other pieces "
+                                   f"of {target} have {list(first[1])} (as {first[0]})")
             pend.add_tensor(target, key, pattern, _Ready(tensor))
             self._collected[target] += 1
             self._pending_bytes += nbytes
@@ -323,7 +328,12 @@ class StreamingLoader:
             if self._collected[target] < feeds[target]:
                 return
             del self._pending[target], self._collected[target]
-            ready = pend.convert(target, model=model, config=model.config)
+            try:
+                ready = pend.convert(target, model=model, config=model.config)
+            except (RuntimeError, ValueError) as e:
+                if _is_oom(e):
+                    raise
+                raise BackendError(f"{self.name}: shard {shard}: fusing {target} (last piece {key}) failed: {_one_line(e)}") from None
             self._pending_bytes = sum(_pending_size(c) for c in self._pending.values())
             del pend
         for name, t in ready.items():
@@ -346,26 +356,83 @@ class StreamingLoader:
                         self.on_layer(model.get_submodule(m.group(1)), self._device_of(name))
                         p.layers_quantized += 1
 
-    def _place(self, model: Any, shard: str, key: str, name: str, tensor: Any, expected: dict[str, Any]) -> None:
+    def _place(self, model: Any, shard: str, key: str, name: str, tensor: Any, expected: dict[str, tuple[int, ...]]) -> None:
         import torch
 
         want = expected.get(name)
         if want is None:
             raise BackendError(f"{self.name}: shard {shard}: {key} maps to {name}, which the model (config.json) has not")
-        if tuple(tensor.shape) != tuple(want.shape):
+        if tuple(tensor.shape) != want:
             raise BackendError(f"{self.name}: shard {shard}: {key} has shape {list(tensor.shape)}, the config wants "
-                               f"{list(want.shape)} for {name}")
+                               f"{list(want)} for {name}")
         mname, _, attr = name.rpartition(".")
         module = model.get_submodule(mname) if mname else model
         device = torch.device(self._device_of(name))
         if attr in module._parameters:
             old = module._parameters[attr]
             dtype = self.dtype if tensor.is_floating_point() else tensor.dtype
-            data = tensor.to(device=device, dtype=dtype)
+            data = tensor.to(device=device, dtype=dtype)  # read into its own memory: no copy when it stays
             module._parameters[attr] = torch.nn.Parameter(data, requires_grad=False) if old is not None else None
         else:  # a persistent buffer
             module._buffers[attr] = tensor.to(device=device)
-        expected[name] = module._parameters.get(attr, module._buffers.get(attr))
+
+
+#: safetensors dtype names -> torch dtype attribute names
+_DTYPES = {"BF16": "bfloat16", "F16": "float16", "F32": "float32", "F64": "float64", "I64": "int64", "I32": "int32",
+           "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool", "F8_E4M3": "float8_e4m3fn",
+           "F8_E5M2": "float8_e5m2"}
+#: the most a safetensors header may take (the format's own limit)
+_MAX_HEADER = 100 * 2**20
+
+
+class ShardReader:
+    """One safetensors shard read tensor by tensor with plain reads into fresh memory.
+
+    Not ``safe_open``: its tensors come from an mmap of the file, and every page touched stays in the
+    process's RSS while any tensor of the shard lives (a kept norm weight holds the whole shard),
+    which is what this loader bounds. The format is the documented one: an 8-byte little-endian
+    header length, a JSON header (name -> dtype, shape, data_offsets), then the data.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._f = open(path, "rb")  # noqa: SIM115 - closed in __exit__
+        try:
+            raw = self._f.read(8)
+            if len(raw) != 8:
+                raise ValueError("shorter than a safetensors header")
+            n = int.from_bytes(raw, "little")
+            if n > _MAX_HEADER:
+                raise ValueError(f"header of {n} bytes (not a safetensors file?)")
+            header = json.loads(self._f.read(n))
+            self._f.seek(0, 2)
+            self.size = self._f.tell()
+        except BaseException:
+            self._f.close()
+            raise
+        self.data_start = 8 + n
+        self.entries = {k: v for k, v in header.items() if k != "__metadata__"}
+
+    def __enter__(self) -> ShardReader:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._f.close()
+
+    def read(self, key: str) -> Any:
+        import torch
+
+        e = self.entries[key]
+        begin, end = (int(x) for x in e["data_offsets"])
+        dtype = getattr(torch, _DTYPES[e["dtype"]])
+        shape = [int(x) for x in e["shape"]]
+        if self.data_start + end > self.size:
+            raise ValueError(f"file ends at byte {self.size}, the tensor at {self.data_start + end} (truncated?)")
+        buf = torch.empty(end - begin, dtype=torch.uint8)
+        self._f.seek(self.data_start + begin)
+        if self._f.readinto(memoryview(buf.numpy())) != end - begin:
+            raise ValueError("short read")
+        return buf.view(dtype).reshape(shape)
 
 
 class _Ready:
@@ -396,6 +463,35 @@ def _placed_bytes(model: Any) -> dict[str, int]:
         seen.add(id(t))
         out[str(t.device)] += t.numel() * t.element_size()
     return dict(out)
+
+
+#: glibc's mallopt parameter number of the mmap threshold
+_M_MMAP_THRESHOLD = -3
+
+
+def _fix_mmap_threshold(nbytes: int = 2**20) -> None:
+    """Serve every allocation of ``nbytes`` or more by its own mmap, returned to the OS when freed.
+
+    glibc raises the threshold after each large free (up to 32 MiB), after which freed tensors
+    stay in the heap: RSS would then grow with everything a shard freed, not with what is kept.
+    Setting it once fixes it for the run's process (each run has its own). Not glibc: nothing.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, nbytes)
+    except (OSError, AttributeError):
+        pass
+
+
+def _trim() -> None:
+    """Hand freed heap pages back to the OS (glibc ``malloc_trim``; a no-op elsewhere)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _is_oom(e: BaseException) -> bool:

@@ -148,6 +148,10 @@ class StreamingLoader:
         self.name = name or str(self.ckpt)
         self.progress = LoadProgress()
         self._model: Any = None
+        self._pending: dict[str, Any] = {}  # fused target -> its converter copy collecting pieces
+        self._pending_bytes = 0
+        self._collected: dict[str, int] = {}
+        self._piece_shape: dict[tuple[str, str], tuple[str, tuple[int, ...]]] = {}
 
     # ---- the skeleton -----------------------------------------------------------------------
 
@@ -243,10 +247,7 @@ class StreamingLoader:
                 layer_left[m.group(1)].add(n)
 
         self.progress = LoadProgress(shards_total=len(shards))
-        self._pending: dict[str, Any] = {}  # fused target -> its converter copy collecting pieces
-        self._pending_bytes = 0
-        self._collected: dict[str, int] = {}
-        self._piece_shape: dict[tuple[str, str], tuple[str, tuple[int, ...]]] = {}
+        self._pending, self._pending_bytes, self._collected, self._piece_shape = {}, 0, {}, {}
         by_shard: dict[str, list[str]] = defaultdict(list)
         for key, shard in weight_map.items():
             by_shard[shard].append(key)
@@ -430,7 +431,7 @@ class ShardReader:
             raise ValueError(f"file ends at byte {self.size}, the tensor at {self.data_start + end} (truncated?)")
         buf = torch.empty(end - begin, dtype=torch.uint8)
         self._f.seek(self.data_start + begin)
-        if self._f.readinto(memoryview(buf.numpy())) != end - begin:
+        if self._f.readinto(buf.numpy()) != end - begin:  # type: ignore[arg-type]
             raise ValueError("short read")
         return buf.view(dtype).reshape(shape)
 

@@ -230,3 +230,33 @@ def test_peak_rss_stays_under_packed_size_plus_one_shard(tmp_path: Path, small_c
     assert grew["stream"] < bound, msg
     assert grew["after"] > bound, msg  # the test tells the two paths apart
     print(msg)
+
+
+def test_sizing_states_the_peak_while_loading_beside_the_peak_while_running() -> None:
+    from engine.sizing import estimate
+
+    big = Architecture("minimax", 0, 80, 6144, 64, 8, 128, 9216, 200064, 1_000_000, experts=32, experts_per_token=2,
+                       softmax_attention_layers=10)
+    packed = estimate(big, "quanto", "int8", ctx=4096, quantize_experts=True)
+    fused = 32 * 2 * 9216 * 6144 * 2  # one layer's gate_up_proj in bf16
+    assert packed.load_peak_gib == pytest.approx(packed.weights_gib + fused / 2**30 + packed.overhead_gib)
+    assert packed.load_host_gib == pytest.approx(2 * fused / 2**30)
+    assert packed.load_how.startswith("streaming packer")
+    assert packed.load_peak_gib < packed.total_gib  # this box fits the load if it fits the run
+    stock = estimate(big, "quanto", "int8", ctx=4096)
+    assert stock.load_how.startswith("from_pretrained") and stock.load_host_gib == 0
+    d = packed.to_dict()
+    assert d["load_peak_gib"] == round(packed.load_peak_gib, 3) and d["load_host_gib"] > 0
+
+
+def test_size_and_plan_print_the_load_peak(capsys: pytest.CaptureFixture[str]) -> None:
+    from cli.main import main
+
+    assert main(["size", "minimax-text-01", "--quant", "int8", "--backend", "quanto", "--quantize-experts",
+                 "--ctx", "4096"]) == 0
+    out = capsys.readouterr().out
+    assert "peak while loading" in out and "peak while running" in out
+    assert main(["plan", "--gpus", "8xH100-80GB", "--json", "--runs", "minimax-text-01/quanto/int8"]) == 0
+    peaks = json.loads(capsys.readouterr().out)["peaks"]
+    p = peaks["minimax-text-01/quanto/int8"]
+    assert 0 < p["load_gib"] < p["run_gib"] and p["load_host_gib"] > 0

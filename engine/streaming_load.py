@@ -123,6 +123,24 @@ def layer_devices(n_layers: int, devices: list[str], weights: list[float] | None
     return out
 
 
+def dispatch_map(model: Any, layer_device: list[str], device: str) -> dict[str, str]:
+    """An accelerate device map for ``model``: decoder layer i on ``layer_device[i]``, every other
+    module (embeddings, final norm, rotary, LM head) on ``device``. Generic over the base model's
+    attribute name: the child holding a ``layers`` ModuleList is expanded."""
+    out: dict[str, str] = {}
+    for name, child in model.named_children():
+        layers = getattr(child, "layers", None)
+        if layers is None or not hasattr(layers, "__len__"):
+            out[name] = device
+            continue
+        for sub, _ in child.named_children():
+            if sub == "layers":
+                out.update({f"{name}.layers.{i}": layer_device[i] for i in range(len(layers))})
+            else:
+                out[f"{name}.{sub}"] = device
+    return out
+
+
 def _is_experts(module: Any) -> bool:
     import torch
 

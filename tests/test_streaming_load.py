@@ -260,3 +260,19 @@ def test_size_and_plan_print_the_load_peak(capsys: pytest.CaptureFixture[str]) -
     peaks = json.loads(capsys.readouterr().out)["peaks"]
     p = peaks["minimax-text-01/quanto/int8"]
     assert 0 < p["load_gib"] < p["run_gib"] and p["load_host_gib"] > 0
+
+
+def test_a_layer_split_dispatches_to_the_same_logits(small_ckpt: Path) -> None:
+    from accelerate import dispatch_model
+
+    from engine.streaming_load import dispatch_map
+
+    model = _loader(small_ckpt).load()
+    dmap = dispatch_map(model, ["cpu", "cpu"], "cpu")
+    assert dmap == {"model.embed_tokens": "cpu", "model.layers.0": "cpu", "model.layers.1": "cpu", "model.norm": "cpu",
+                    "model.rotary_emb": "cpu", "lm_head": "cpu"}
+    ids = torch.tensor([[1, 2, 3, 4]])
+    with torch.no_grad():
+        ref = model(input_ids=ids).logits
+        out = dispatch_model(model, device_map=dmap)(input_ids=ids).logits
+    assert torch.equal(ref, out)

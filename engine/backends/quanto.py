@@ -15,8 +15,13 @@ does.
 ``quantize_experts = true`` (int8 or int4 only; default false) also packs the fused 3-D MoE expert
 tensors that neither ``QuantoConfig`` nor ``quantize()`` touch (MiniMax, Mixtral, Qwen-MoE in
 transformers 5.x): :mod:`engine.backends.packed_experts`, layer by layer while a synthetic model is
-built, after ``from_pretrained`` for a checkpoint (whose experts are then loaded in the compute dtype
-first). ``details["quantization"]["experts"]`` says what was packed and the bytes before/after.
+built, and for a checkpoint while it streams in (:mod:`engine.streaming_load`: shard by shard, each
+experts module packed as soon as its fused tensors are read, each decoder layer's Linears quantized
+and frozen as soon as it is complete, so the dense experts never sit in memory together).
+``pack_after_load = true`` keeps the older path: ``from_pretrained`` with ``QuantoConfig``, then
+packing (the experts loaded in the compute dtype first). ``details["quantization"]["experts"]``
+says what was packed and the bytes before/after; ``["streaming_load"]`` the shards, GiB read,
+GiB placed per device and the peak host buffer.
 
 Which kernel a weight uses is quanto's choice at freeze time, by device, dtype and shape; the
 run's ``details["kernel_path"]`` counts the weight classes it ended up with and names the matmul
@@ -161,7 +166,7 @@ class QuantoBackend(TorchBackend):
         from transformers import AutoTokenizer
 
         from engine.checkpoints import dense_checkpoint
-        from engine.streaming_load import StreamingLoader, layer_devices
+        from engine.streaming_load import StreamingLoader, dispatch_map, layer_devices
 
         ckpt = dense_checkpoint(self.model)
         layer_device = None
@@ -188,8 +193,7 @@ class QuantoBackend(TorchBackend):
         if layer_device is not None:
             from accelerate import dispatch_model
 
-            device_map = {"": placement.device} | {f"model.layers.{i}": d for i, d in enumerate(layer_device)}
-            model = dispatch_model(model, device_map=device_map)
+            model = dispatch_model(model, device_map=dispatch_map(model, layer_device, placement.device))
         tokenizer = AutoTokenizer.from_pretrained(str(ckpt))
         self._apply_chat_template_source(tokenizer)
         return model, tokenizer, str(ckpt)

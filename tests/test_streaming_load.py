@@ -276,3 +276,26 @@ def test_a_layer_split_dispatches_to_the_same_logits(small_ckpt: Path) -> None:
         ref = model(input_ids=ids).logits
         out = dispatch_model(model, device_map=dmap)(input_ids=ids).logits
     assert torch.equal(ref, out)
+
+
+def test_a_dense_tensor_whose_shape_disagrees_names_shard_and_tensor(small_ckpt: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    ck = _copy(small_ckpt, tmp_path / "ck")
+    key = "model.layers.1.self_attn.q_proj.weight"
+    shard = checkpoint_shards(ck)[1][key]
+    tensors = load_file(str(ck / shard))
+    tensors[key] = tensors[key][:-1].contiguous()
+    save_file(tensors, str(ck / shard), metadata={"format": "pt"})
+    with pytest.raises(BackendError, match=rf"shard {shard}: {key} has shape \[63, 64\], the config wants \[64, 64\]"):
+        _loader(ck).load()
+
+
+def test_a_bad_checkpoint_fails_the_backend_load_in_one_line(small_ckpt: Path, tmp_path: Path) -> None:
+    ck = _copy(small_ckpt, tmp_path / "ck")
+    shard = checkpoint_shards(ck)[0][-1]
+    (ck / shard).unlink()
+    b = load_backend_class("quanto")(_run("int8"), _model(SMALL, ck))
+    with pytest.raises(BackendError, match=f"tiny-minimax/quanto/int8: shard {shard} of .* is missing") as e:
+        b.load()
+    assert "\n" not in str(e.value) and b.hf_model is None

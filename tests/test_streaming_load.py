@@ -229,7 +229,6 @@ def test_peak_rss_stays_under_packed_size_plus_one_shard(tmp_path: Path, small_c
           f"checkpoint {dense / 2**20:.0f} MiB, peak growth {({k: round(v / 2**20) for k, v in grew.items()})} MiB"
     assert grew["stream"] < bound, msg
     assert grew["after"] > bound, msg  # the test tells the two paths apart
-    print(msg)
 
 
 def test_sizing_states_the_peak_while_loading_beside_the_peak_while_running() -> None:

@@ -139,6 +139,27 @@ def _print(p: Plan, source: str) -> None:
         con.print(f"[yellow]note:[/] {n}")
 
 
+def _peaks(sized: list[tuple[RunSpec, Estimate | None]]) -> dict[str, dict[str, Any]]:
+    """Per run: GPU GiB at the peak of loading and while running (summed over its GPUs), host GiB while loading."""
+    return {r.name: {"load_gib": round(e.load_peak_gib, 2), "run_gib": round(e.total_gib, 2),
+                     "load_host_gib": round(e.load_host_gib, 2), "load_how": e.load_how}
+            for r, e in sized if e is not None}
+
+
+def _print_peaks(peaks: dict[str, dict[str, Any]]) -> None:
+    if not peaks:
+        return
+    from rich.table import Table
+
+    t = Table(title="peak GPU memory: loading vs running (GiB, summed over the run's GPUs)", show_header=True,
+              header_style="bold")
+    for col in ("run", "loading", "running", "host RAM loading"):
+        t.add_column(col, justify="left" if col == "run" else "right")
+    for name, p in peaks.items():
+        t.add_row(name, f"{p['load_gib']:.1f}", f"{p['run_gib']:.1f}", f"{p['load_host_gib']:.1f}")
+    console().print(t)
+
+
 def run(args: argparse.Namespace, *, catalog: Catalog | None = None, gpus: list[GpuInfo] | None = None) -> int:
     """Run ``quantarena plan``; ``catalog``/``gpus`` replace reading ``--models``/NVML (tests)."""
     try:
@@ -156,15 +177,18 @@ def run(args: argparse.Namespace, *, catalog: Catalog | None = None, gpus: list[
         else:
             gpus, why = detect_gpus()
             source = "detected by NVML" if gpus else f"no GPU found: {why}"
-        result = plan(estimates_for(catalog, runs, args), gpus, allow_sharing=not args.no_sharing)
+        sized = estimates_for(catalog, runs, args)
+        result = plan(sized, gpus, allow_sharing=not args.no_sharing)
     except (SizingError, CatalogError) as e:
         print(f"error: {e}", file=sys.stderr)
         return ExitCode.USAGE
+    peaks = _peaks(sized)
     if args.json:
-        d: dict[str, Any] = result.to_dict() | {"source": source}
+        d: dict[str, Any] = result.to_dict() | {"source": source, "peaks": peaks}
         print(json.dumps(d, indent=2))
     else:
         _print(result, source)
+        _print_peaks(peaks)
     pinned = [u for u in result.unplaceable if u.reason.startswith("pinned to")]
     for u in pinned:
         print(f"error: run {u.run} is {u.reason}", file=sys.stderr)

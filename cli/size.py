@@ -187,7 +187,9 @@ def _print_one(est: Estimate, box: int | None) -> None:
         t.add_row("lightning state", f"{est.state_gib:.2f}", "fixed size per sequence")
     t.add_row("activations", f"{est.activations_gib:.2f}", "workspace / compute buffers" + (f", {n} GPUs" if n > 1 else ""))
     t.add_row("overhead", f"{est.overhead_gib:.2f}", "CUDA context + allocator" + (f", {n} GPUs" if n > 1 else ""))
-    t.add_row("[bold]total (GPU)[/]", f"[bold]{est.total_gib:.2f}[/]", _fit_line(est, box))
+    t.add_row("[bold]total (GPU)[/]", f"[bold]{est.total_gib:.2f}[/]", _fit_line(est, box) + " · peak while running")
+    t.add_row("peak while loading", f"{est.load_peak_gib:.2f}", est.load_how
+              + (f"; {est.load_host_gib:.2f} GiB host RAM" if est.load_host_gib else ""))
     con.print(t)
     if est.per_gpu:
         parts = [f"GPU {i}: {s.layers} layers ({s.first_layer}-{s.first_layer + s.layers - 1}) {s.gib:.1f} GiB"

@@ -286,7 +286,8 @@ def test_quanto_backend_packs_a_checkpoints_experts_after_loading(tmp_path: Path
     synthetic_tokenizer(TINY_MINIMAX).save_pretrained(tmp_path)
     model = ModelSpec(name="tiny-minimax", display_name="tiny MiniMax", arch=TINY_MINIMAX,
                       safetensors=WeightSource(path=str(tmp_path)))
-    b = load_backend_class("quanto")(_run("int8", weights="real", quantize_experts=True), model)
+    # pack_after_load: from_pretrained, then pack (the streaming packer is tests/test_streaming_load.py)
+    b = load_backend_class("quanto")(_run("int8", weights="real", quantize_experts=True, pack_after_load=True), model)
     info = b.load()
     try:
         assert len(_generate(b)) >= 1

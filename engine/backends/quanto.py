@@ -15,8 +15,13 @@ does.
 ``quantize_experts = true`` (int8 or int4 only; default false) also packs the fused 3-D MoE expert
 tensors that neither ``QuantoConfig`` nor ``quantize()`` touch (MiniMax, Mixtral, Qwen-MoE in
 transformers 5.x): :mod:`engine.backends.packed_experts`, layer by layer while a synthetic model is
-built, after ``from_pretrained`` for a checkpoint (whose experts are then loaded in the compute dtype
-first). ``details["quantization"]["experts"]`` says what was packed and the bytes before/after.
+built, and for a checkpoint while it streams in (:mod:`engine.streaming_load`: shard by shard, each
+experts module packed as soon as its fused tensors are read, each decoder layer's Linears quantized
+and frozen as soon as it is complete, so the dense experts never sit in memory together).
+``pack_after_load = true`` keeps the older path: ``from_pretrained`` with ``QuantoConfig``, then
+packing (the experts loaded in the compute dtype first). ``details["quantization"]["experts"]``
+says what was packed and the bytes before/after; ``["streaming_load"]`` the shards, GiB read,
+GiB placed per device and the peak host buffer.
 
 Which kernel a weight uses is quanto's choice at freeze time, by device, dtype and shape; the
 run's ``details["kernel_path"]`` counts the weight classes it ended up with and names the matmul
@@ -71,11 +76,13 @@ class QuantoBackend(TorchBackend):
         "compute_dtype": str,  # bf16 (default) | fp16 | fp32: activations and unquantized weights
         "activations": str,  # none (default) | int8 (quanto quantize + calibration)
         "quantize_experts": bool,  # pack fused 3-D MoE experts too (int8/int4; default false: they stay bf16)
+        "pack_after_load": bool,  # with quantize_experts on a checkpoint: from_pretrained, then pack (needs the dense experts)
     }
 
     def __init__(self, run: Any, model: Any, *, cache_dir: str | None = None):
         super().__init__(run, model, cache_dir=cache_dir)
         self._expert_stats: PackStats | None = None
+        self._stream_progress: dict[str, Any] | None = None
 
     def compute_dtype(self) -> str:
         return self.choice("compute_dtype", tuple(DTYPES), "bf16")
@@ -148,8 +155,51 @@ class QuantoBackend(TorchBackend):
 
         return pack
 
+    def _streams(self) -> bool:
+        """A checkpoint with quantize_experts (weights-only) loads through the streaming packer."""
+        return self._quantize_experts() and not self.run.synthetic and self._activations() == "none" \
+            and not self.run.settings.get("pack_after_load", False)
+
+    def _load_checkpoint(self, placement: Placement) -> tuple[Any, Any, str]:
+        if not self._streams():
+            return super()._load_checkpoint(placement)
+        from transformers import AutoTokenizer
+
+        from engine.checkpoints import dense_checkpoint
+        from engine.streaming_load import StreamingLoader, dispatch_map, layer_devices
+
+        ckpt = dense_checkpoint(self.model)
+        layer_device = None
+        if placement.multi_gpu:
+            mm = self._max_memory() or {}
+            weights = [float(_bytes(mm.get(g, 1))) for g in placement.gpus]
+            layer_device = layer_devices(self.model.arch.layers or _config_layers(ckpt), [f"cuda:{g}" for g in placement.gpus], weights)
+            self.notes.append(f"streaming load: decoder layers split over cuda:{','.join(map(str, placement.gpus))} "
+                              "in proportion to max_memory")
+        def on_layer(layer: Any, device: str) -> None:
+            from optimum.quanto import freeze, quantize
+
+            w, a = self._qtypes()
+            quantize(layer, weights=w, activations=a)
+            freeze(layer)
+
+        loader = StreamingLoader(
+            ckpt, dtype=self._dtype, device=placement.device, layer_device=layer_device,
+            on_experts=self._pack_experts, on_layer=on_layer, log=_log_line, memory_now=self.memory_now,
+            attn_implementation=self.run.settings.get("attn_implementation"), name=self.run.name,
+        )
+        model = loader.load()
+        self._stream_progress = loader.progress.to_dict()
+        if layer_device is not None:
+            from accelerate import dispatch_model
+
+            model = dispatch_model(model, device_map=dispatch_map(model, layer_device, placement.device))
+        tokenizer = AutoTokenizer.from_pretrained(str(ckpt))
+        self._apply_chat_template_source(tokenizer)
+        return model, tokenizer, str(ckpt)
+
     def after_load(self, model: Any, placement: Placement) -> Any:
-        if self._quantize_experts() and not self.run.synthetic:
+        if self._quantize_experts() and not self.run.synthetic and not self._streams():
             self._pack_experts(model)  # one experts module at a time, on the device it was loaded to
         if self._quantize_experts():
             stats = self._expert_stats
@@ -179,6 +229,8 @@ class QuantoBackend(TorchBackend):
         act = self._activations()
         if self.run.synthetic:
             quantizer = "optimum.quanto quantize + freeze, layer by layer while building"
+        elif self._streams():
+            quantizer = "optimum.quanto quantize + freeze per decoder layer, while streaming the shards (engine.streaming_load)"
         elif act == "none":
             quantizer = "transformers QuantoConfig (quantized while loading)"
         else:
@@ -198,8 +250,12 @@ class QuantoBackend(TorchBackend):
             d["experts"] = stats.to_dict() | {
                 "packer": "engine.backends.packed_experts (quantize_experts = true)",
                 "when": "each decoder layer as it is built" if self.run.synthetic else
+                        "while loading: each experts module as soon as its fused tensors are read, shard by shard"
+                        if self._streams() else
                         "after from_pretrained, one experts module at a time (loaded in the compute dtype first)",
             }
+            if self._stream_progress is not None:
+                d["streaming_load"] = self._stream_progress
         elif self.model.arch.is_moe:
             d["not_quantized"].append("MoE experts (fused 3-D parameters; quantize_experts = true packs them)")
         return d
@@ -229,6 +285,31 @@ class QuantoBackend(TorchBackend):
             "activation_qtypes": dict(act_classes) or None,
             "extensions": _extension_state(),
         }
+
+
+def _log_line(line: str) -> None:
+    """A progress line in the run's log (the run process's stderr is its log file)."""
+    import sys
+
+    print(f"quantarena: {line}", file=sys.stderr, flush=True)
+
+
+def _bytes(v: Any) -> int:
+    """A max_memory value (bytes, or "70GiB" / "80GB") in bytes."""
+    if isinstance(v, (int, float)):
+        return int(v)
+    m = str(v).strip().upper()
+    for suffix, mult in (("GIB", 2**30), ("MIB", 2**20), ("GB", 10**9), ("MB", 10**6)):
+        if m.endswith(suffix):
+            return int(float(m[: -len(suffix)]) * mult)
+    return int(float(m))
+
+
+def _config_layers(ckpt: Any) -> int:
+    import json
+    from pathlib import Path
+
+    return int(json.loads((Path(ckpt) / "config.json").read_text())["num_hidden_layers"])
 
 
 def _extension_state() -> dict[str, str]:

@@ -98,6 +98,11 @@ class Estimate:
     breakdown: tuple[PrecisionGroup, ...]
     params: int
     notes: tuple[str, ...] = ()
+    #: GPU memory at the peak of loading, summed over the GPUs used (weights as they end up + the
+    #: one dense tensor being converted), and the host RAM the load buffers (see :func:`load_peak`)
+    load_peak_gib: float = 0.0
+    load_host_gib: float = 0.0
+    load_how: str = ""
     profile: MemoryProfile = field(default=MemoryProfile((), 0, 0, 0), repr=False)
 
     @property
@@ -124,6 +129,8 @@ class Estimate:
             "per_gpu": [s.to_dict() for s in self.per_gpu],
             "breakdown": [g.to_dict() for g in self.breakdown],
             "notes": list(self.notes),
+            "load_peak_gib": round(self.load_peak_gib, r), "load_host_gib": round(self.load_host_gib, r),
+            "load_how": self.load_how,
         }
 
 
@@ -330,12 +337,46 @@ def estimate(
     activations = (rt.workspace_bytes * n_used + rt.tail_workspace_bytes) / GIB
     overhead = rt.overhead_bytes * n_used / GIB
     total = (weights - host + kv_total + state_total) / GIB + activations + overhead
+    transient, host_buffer, how = load_peak(storage, backend, quant, quantize_experts=quantize_experts)
+    load_gib = (weights - host + transient) / GIB + overhead
     return Estimate(
         model=name, backend=backend, quant=quant, ctx=ctx, batch=batch, kv_dtype=kv, gpu=g,
         weights_gib=weights / GIB, host_gib=host / GIB, kv_cache_gib=kv_total / GIB, state_gib=state_total / GIB,
         activations_gib=activations, overhead_gib=overhead, total_gib=total, gpus_needed=needed,
         per_gpu=tuple(shares), breakdown=_breakdown(storage), params=params, notes=tuple(notes), profile=profile,
+        load_peak_gib=load_gib, load_host_gib=(host + host_buffer) / GIB, load_how=how,
     )
+
+
+def load_peak(storage: tuple[TensorStorage, ...], backend: str, quant: str, *,
+              quantize_experts: bool = False) -> tuple[int, int, str]:
+    """What loading adds on top of the final weights: (GPU bytes, host buffer bytes, how it loads).
+
+    * llama.cpp maps the GGUF and copies each tensor to its GPU: nothing beyond the weights.
+    * PyTorch backends, a MoE with ``quantize_experts``: the streaming packer
+      (:mod:`engine.streaming_load`) gathers one fused experts tensor's pieces in host RAM, fuses
+      them there (pieces + fused copy: twice the tensor), moves it to its GPU dense and packs it
+      before reading on: the GPU holds one dense fused tensor beyond the packed model.
+    * other PyTorch loads (``from_pretrained``, each tensor quantized as it arrives): one dense
+      tensor in the compute dtype beyond the weights.
+    """
+    if backend == "llama.cpp":
+        return 0, 0, "llama.cpp: tensors copied to their GPU one by one (no extra copy)"
+    width = 4 if quant == "fp32" else 2
+    if quantize_experts and any(s.tensor.is_expert for s in storage):
+        from engine.sizing.tensors import FFN_DOWN, FFN_GATE, FFN_UP
+
+        per_layer: dict[tuple[int, str], int] = {}
+        for s in storage:
+            t = s.tensor
+            if t.is_expert:
+                proj = "gate_up" if t.category in (FFN_GATE, FFN_UP) else ("down" if t.category == FFN_DOWN else t.name)
+                per_layer[(t.layer, proj)] = per_layer.get((t.layer, proj), 0) + t.numel * width
+        fused = max(per_layer.values())
+        return fused, 2 * fused, ("streaming packer: each fused experts tensor gathered in host RAM, then packed "
+                                  "on its GPU before the next is read")
+    largest = max((s.tensor.numel for s in storage), default=0) * width
+    return largest, 0, "from_pretrained: each tensor converted as it is loaded (one dense tensor at a time)"
 
 
 def weight_bytes(

@@ -308,7 +308,10 @@ class OpenAIBackend(Backend):
                 counted = n_chunks  # the end-of-sequence token: counted by vLLM/SGLang/llama-server, never by a local engine
                 f["token_count"] = "server usage, less the stop token"
         elif count and self._tokenizer is not None:
-            counted = self._tokenizer.count("".join(pieces))
+            # every chunk with text holds at least one token, and a model's own tokens can be finer
+            # than the tokenizer's re-encoding of the text ("\n", "\n" against "\n\n")
+            f["tokenizer_tokens"] = self._tokenizer.count("".join(pieces))
+            counted = max(f["tokenizer_tokens"], n_chunks)
             f["token_count"] = f"tokenizer: {self._tokenizer.name}"
         else:
             counted = n_chunks

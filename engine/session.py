@@ -400,7 +400,8 @@ class Session:
                     if st.status == "ok" and self.options.concurrency > 1 and self.problems:
                         self._throughput_setup(st, proc)
                     if st.status == "ok":
-                        self._emit(ev.RunLoaded(run=run.name, device=msg[1], gpus=st.gpus, load_s=msg[2], details=st.details))
+                        gpus = st.gpus or (self._sampler.gpus_of(st.server_pid) if st.server_pid and self._sampler else [])
+                        self._emit(ev.RunLoaded(run=run.name, device=msg[1], gpus=gpus, load_s=msg[2], details=st.details))
                         return
                     break
                 if msg[0] == "load_failed":

@@ -305,3 +305,24 @@ def test_session_marks_faulty_served_runs_failed_and_keeps_results(tmp_path: Pat
     assert good["verdict"] == "correct"  # builtin/0's answer is B, graded like any run
     assert good["rss_mib"] is not None  # the server's process (this test process) sampled
     assert rows["tiny/openai/stub@good"]["details"]["server_pid"] == os.getpid()
+
+
+def test_a_served_runs_telemetry_is_the_servers_process_on_its_gpus(tmp_path: Path, stub: StubServer) -> None:
+    """The stub "server" is this test process; a FAKE NVML puts it on GPU 1 with 5000 MiB."""
+    from engine.gpu import NvmlSource, Sampler
+    from tests.fake_nvml import FakeGpu, FakeNvml
+
+    gpus = [FakeGpu(uuid="GPU-0", used_mib=1000, util=5),
+            FakeGpu(uuid="GPU-1", used_mib=20000, util=70, procs={os.getpid(): 5000 * 2**20})]
+    cat = write_fake_catalog(tmp_path, _run_table(stub.url("ok")))
+    p = prepare(LaunchRequest(models=str(cat), runs="*", dataset="builtin", limit=1, max_new_tokens=16, out=str(tmp_path / "out")))
+    sampler = Sampler(interval_s=0.02, source=NvmlSource(FakeNvml(gpus))).start()
+    try:
+        loaded: list[ev.RunLoaded] = []
+        summary = p.session(sampler=sampler).run(lambda e: loaded.append(e) if isinstance(e, ev.RunLoaded) else None)
+    finally:
+        sampler.stop()
+    (rec,) = [json.loads(x) for x in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert rec["peak_vram_process_mib"] == 5000.0  # the server's process tree on its GPU
+    assert rec["peak_vram_mib"] == 20000.0 and rec["gpu_util_pct"] == 70.0  # GPU 1 only: the server's
+    assert loaded[0].gpus == [1] and summary["runs"][0]["gpus"] == []  # no GPU of the plan

@@ -21,7 +21,7 @@ prompt), the llama.cpp backend llama.cpp's built-in chatml (no system prompt): 2
 tokens for B and C. llama-cpp-python also reuses the KV cache of the previous prompt's common
 prefix, so its TTFT is not a cold prefill; decode speed and ITL are comparable across arms.
 
-    python scripts/bench_served_overhead.py [--limit 6] [--tokens 128] [--rounds 2]
+    python scripts/bench_served_overhead.py [--limit 4] [--tokens 96] [--rounds 2]
 
 Writes ``benchmarks/served-overhead/results.json`` (+ the Sessions' results.jsonl/summary.json).
 """
@@ -133,11 +133,13 @@ def _stats(values: list[Any]) -> dict[str, Any]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--limit", type=int, default=6, help="builtin problems per round")
-    ap.add_argument("--tokens", type=int, default=128)
+    ap.add_argument("--limit", type=int, default=4, help="builtin problems per round")
+    ap.add_argument("--tokens", type=int, default=96)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--n-ctx", type=int, default=2048)
     args = ap.parse_args()
+
+    import signal
 
     import psutil
 
@@ -156,6 +158,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="qa-served-"))
     load_before = os.getloadavg()
     busy_before = psutil.cpu_percent(interval=1.0)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a timeout still stops the server (finally)
     proc, url = start_server(gguf, threads, args.n_ctx, work / "server.log")
     records: dict[str, list[dict[str, Any]]] = {"llama.cpp": [], "openai": [], "llama_in_process": []}
     load_during: list[float] = []
@@ -175,6 +178,7 @@ def main() -> int:
                 for name in ("results.jsonl", "summary.json", "summary.md"):
                     shutil.copy(out_dir / name, OUT / name)
             load_during.append(os.getloadavg()[0])
+            print(f"round {r + 1}/{args.rounds}: Session done (load {load_during[-1]:.2f})", flush=True)
             records["llama_in_process"] += [{"round": r, **x} for x in in_process_arm(gguf, threads, args.n_ctx, problems, args.tokens)]
             load_during.append(os.getloadavg()[0])
     finally:

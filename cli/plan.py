@@ -97,7 +97,8 @@ def settings_to_estimate(run: RunSpec) -> dict[str, Any]:
 
 
 def estimates_for(catalog: Catalog, runs: list[RunSpec], args: argparse.Namespace) -> list[tuple[RunSpec, Estimate | None]]:
-    """Each run with its estimate; None for backends sizing does not know (the test fake)."""
+    """Each run with its estimate; None for backends sizing does not know (the test fake) and for
+    served runs (the server holds the weights: sizing N/A)."""
     out: list[tuple[RunSpec, Estimate | None]] = []
     for r in runs:
         if r.backend not in SIZED_QUANTS:

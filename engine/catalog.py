@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-BACKEND_IDS = ("llama.cpp", "quanto", "bitsandbytes", "torchao", "transformers")
+BACKEND_IDS = ("llama.cpp", "quanto", "bitsandbytes", "torchao", "transformers", "openai")
 #: the test fake; accepted by the loader so engine, CLI and TUI tests can use the real registry
 FAKE_BACKEND_ID = "fake"
 
@@ -32,6 +32,8 @@ BACKEND_QUANTS: dict[str, tuple[str, ...]] = {
     "bitsandbytes": ("int8", "nf4", "fp4"),
     "torchao": ("int8", "int4", "float8"),
     "transformers": ("bf16", "fp16", "fp32"),
+    # a served run's quant is a label: what the server serves, as the user names it
+    "openai": (),
     FAKE_BACKEND_ID: ("fake",),
 }
 
@@ -282,7 +284,12 @@ def _run(path: Path, i: int, table: Any, models: dict[str, ModelSpec], backend_i
         raise CatalogError(
             f"{path}: [{where}] key 'backend': unknown backend {backend!r} (backends: {', '.join(BACKEND_IDS)})"
         )
-    if quant not in BACKEND_QUANTS[backend]:
+    if not BACKEND_QUANTS[backend]:  # a free label (served runs): one word, usable in a run name
+        if not quant or not all(c.isalnum() or c in "-_." for c in quant):
+            raise CatalogError(
+                f"{path}: [{where}] key 'quant': {quant!r} must be a non-empty label of letters, digits, '-', '_' or '.'"
+            )
+    elif quant not in BACKEND_QUANTS[backend]:
         raise CatalogError(
             f"{path}: [{where}] key 'quant': {quant!r} is not a {backend} quantization "
             f"(choose from {', '.join(BACKEND_QUANTS[backend])})"

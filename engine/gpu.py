@@ -310,6 +310,15 @@ class Sampler:
             tree = self._trees.get(pid)
         return tree.pids() if tree else [pid]
 
+    def gpus_of(self, pid: int) -> list[int]:
+        """NVML indices of the GPUs on which the process tree of ``pid`` holds memory in the
+        latest sample (a served run's GPUs: the server's, not a plan's)."""
+        snap = self.latest()
+        if snap is None:
+            return []
+        pids = set(self.tree_pids(pid))
+        return [g.index for g in snap.gpus if pids & set(g.processes)]
+
     def window(self, t0: float, t1: float, *, pid: int | None, gpus: list[int]) -> dict[str, Any]:
         """Figures over [t0, t1] for a run (its process tree and its NVML GPU indices)."""
         with self._lock:

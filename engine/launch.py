@@ -162,6 +162,7 @@ def _place(catalog: Catalog, runs: list[RunSpec], req: LaunchRequest, options: S
     Runs that cannot fit are reported before anything loads and left out of the session.
     """
     from engine import placement
+    from engine.backends.registry import is_served
     from engine.sizing import SizingError, estimate
 
     spec = (req.gpus or "auto").strip()
@@ -185,7 +186,7 @@ def _place(catalog: Catalog, runs: list[RunSpec], req: LaunchRequest, options: S
     pairs = []
     for run in runs:
         est = None
-        if run.backend != "fake" and run.device != "cpu":
+        if run.backend != "fake" and run.device != "cpu" and not is_served(run.backend):
             model = catalog.models[run.model]
             ctx = int(run.settings.get("n_ctx", min(4096, model.arch.context_length)))
             try:

@@ -48,9 +48,20 @@ def mean_sd(values: Sequence[float]) -> tuple[float | None, float | None]:
     return m, sd
 
 
-def generation_metrics(t_submit: float, token_times: Sequence[float], prompt_tokens: int) -> dict[str, Any]:
-    """Speed metrics of one generation from the submit time and each token's timestamp (s)."""
-    n = len(token_times)
+def generation_metrics(t_submit: float, token_times: Sequence[float], prompt_tokens: int | None,
+                       tokens_out: int | None = None) -> dict[str, Any]:
+    """Speed metrics of one generation from the submit time and each token's timestamp (s).
+
+    ``tokens_out`` is given when the timestamps are those of stream *chunks* that held that many
+    tokens in all (a server's stream; ``None``: one timestamp per token). When the two counts
+    differ, the counts use ``tokens_out``: TTFT is the first chunk, decode tok/s
+    (n_out − 1) / (t_last − t_first) and TPOT (latency − TTFT) / (n_out − 1) as vLLM's benchmark
+    computes them from a server's stream, and the ITL percentiles are None (gaps between chunks
+    are not gaps between tokens); ``token_timing`` says ``per chunk``.
+    """
+    n_times = len(token_times)
+    per_chunk = tokens_out is not None and tokens_out != n_times
+    n = tokens_out if per_chunk and tokens_out is not None else n_times
     out: dict[str, Any] = {
         "tokens_in": prompt_tokens,
         "tokens_out": n,
@@ -64,13 +75,15 @@ def generation_metrics(t_submit: float, token_times: Sequence[float], prompt_tok
         "itl_p99_ms": None,
         "latency_s": None,
     }
-    if n == 0:
+    if tokens_out is not None:
+        out["token_timing"] = "per chunk" if per_chunk else "per token"
+    if n_times == 0 or n == 0:
         return out
     ttft = token_times[0] - t_submit
     latency = token_times[-1] - t_submit
     out["ttft_s"] = ttft
     out["latency_s"] = latency
-    if ttft > 0 and prompt_tokens > 0:
+    if ttft > 0 and prompt_tokens:
         out["prefill_tok_s"] = prompt_tokens / ttft
     if latency > 0:
         out["e2e_tok_s"] = n / latency
@@ -79,10 +92,11 @@ def generation_metrics(t_submit: float, token_times: Sequence[float], prompt_tok
         if span > 0:
             out["decode_tok_s"] = (n - 1) / span
             out["tpot_ms"] = 1000.0 * (latency - ttft) / (n - 1)
-        gaps = [1000.0 * (b - a) for a, b in zip(token_times, token_times[1:], strict=False)]
-        out["itl_p50_ms"] = percentile(gaps, 50)
-        out["itl_p90_ms"] = percentile(gaps, 90)
-        out["itl_p99_ms"] = percentile(gaps, 99)
+        if not per_chunk:
+            gaps = [1000.0 * (b - a) for a, b in zip(token_times, token_times[1:], strict=False)]
+            out["itl_p50_ms"] = percentile(gaps, 50)
+            out["itl_p90_ms"] = percentile(gaps, 90)
+            out["itl_p99_ms"] = percentile(gaps, 99)
     return out
 
 

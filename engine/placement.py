@@ -16,6 +16,9 @@ loaded at the same time; the next wave starts when the previous one has finished
 4. Without GPUs (a CPU-only machine) every run goes to ``cpu``, one run per wave, in the order
    given, so runs never compete for the cores. Runs pinned to ``cpu`` on a GPU machine, and
    runs with no estimate (the test fake), likewise get a wave of their own after the GPU waves.
+5. A served run (the ``openai`` backend: a server outside quantarena holds the weights) takes no
+   GPU of the plan and is not sized: device ``server``, a wave of its own after the GPU waves, so
+   local runs and the server never answer at the same time.
 
 The planning capacity of a GPU is its free memory (or total when free is unknown) minus
 :data:`engine.sizing.HEADROOM`.
@@ -259,6 +262,14 @@ def _run_name(run: RunSpec | str) -> str:
     return run.name if isinstance(run, RunSpec) else str(run)
 
 
+def _served(run: RunSpec | str) -> bool:
+    if not isinstance(run, RunSpec):
+        return False
+    from engine.backends.registry import is_served
+
+    return is_served(run.backend)
+
+
 def _pin(run: RunSpec | str) -> str:
     """``auto``, ``cpu``, or ``cuda:N`` (``cuda`` counts as auto)."""
     dev = run.device if isinstance(run, RunSpec) else "auto"
@@ -309,6 +320,9 @@ def plan(
         if name in seen:
             raise SizingError(f"run {name!r} is listed twice")
         seen.add(name)
+        if _served(run):
+            solo.append((name, "server", None))
+            continue
         if not gpus or pin == "cpu" or est is None:
             solo.append((name, "cpu", est))
             continue
@@ -362,6 +376,9 @@ def plan(
     notes = []
     if not gpus:
         notes.append("no GPUs: every run on the CPU, one at a time")
+    served = [name for name, dev, _ in solo if dev == "server"]
+    if served:
+        notes.append(f"served ({', '.join(served)}): the server holds the weights; no GPU of this plan, sizing N/A")
     return Plan(gpus, tuple(placements), tuple(unplaceable), headroom, allow_sharing, tuple(notes))
 
 

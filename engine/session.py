@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import events as ev
+from engine.backends.registry import is_served
 from engine.catalog import Catalog, RunSpec
 from engine.metrics import generation_metrics
 from engine.problems import Problem
@@ -111,6 +112,8 @@ class _RunState:
     records: list[dict[str, Any]] = field(default_factory=list)
     batching: bool = True  # False once the backend said it cannot batch (throughput mode)
     batches: int = 0
+    served: bool = False  # answered by a server outside quantarena (its telemetry is the server's)
+    server_pid: int | None = None  # the server's process on this machine, when found
 
     @property
     def alive(self) -> bool:
@@ -203,6 +206,8 @@ class Session:
             pass
 
     def _gpus_for(self, run: RunSpec) -> list[int]:
+        if is_served(run.backend):
+            return []  # a served run takes no GPU of the plan
         if self.options.assignments is not None and run.name in self.options.assignments:
             return list(self.options.assignments[run.name])
         n = self._sampler.source.count if self._sampler is not None and self._sampler.source.available else 0
@@ -269,7 +274,7 @@ class Session:
             self._grader = Grader()
         self.writer = ResultsWriter(Path(opts.out_dir))
         for run in self.runs:
-            self._states[run.name] = _RunState(run=run, gpus=self._gpus_for(run))
+            self._states[run.name] = _RunState(run=run, gpus=self._gpus_for(run), served=is_served(run.backend))
         waves = opts.waves or [[r.name for r in self.runs]]
         self._t_start = time.perf_counter()
         if opts.quality and self.problems:
@@ -295,8 +300,7 @@ class Session:
             for st in self._states.values():
                 if st.proc is not None:
                     st.proc.stop()
-                    if self._sampler is not None and st.proc.pid:
-                        self._sampler.untrack(st.proc.pid)
+                    self._untrack(st)
                 if st.status in ("pending", "loading"):
                     st.status = "interrupted" if self._stop.is_set() else st.status
             grade_q.put(None)
@@ -331,7 +335,8 @@ class Session:
                 run_of_gpu: dict[int, list[str]] = {}
                 for st in self._states.values():
                     if st.status in ("loading", "ok"):
-                        for g in st.gpus:
+                        served_gpus = self._sampler.gpus_of(st.server_pid) if st.served and st.server_pid else []
+                        for g in st.gpus or served_gpus:
                             run_of_gpu.setdefault(g, []).append(st.run.name)
                 gpus = [g.to_dict() for g in snap.gpus]
                 self._emit(ev.Telemetry(
@@ -392,8 +397,7 @@ class Session:
             st = self._states[name]
             if st.proc is not None:
                 st.proc.stop()
-                if self._sampler is not None and st.proc.pid:
-                    self._sampler.untrack(st.proc.pid)
+                self._untrack(st)
                 st.proc = None
 
     def _load(self, st: _RunState) -> None:
@@ -434,6 +438,10 @@ class Session:
                     continue
                 if msg[0] == "loaded":
                     st.status, st.device, st.load_s, st.details = "ok", msg[1], msg[2], msg[3]
+                    if st.served and isinstance(st.details.get("server_pid"), int):
+                        st.server_pid = st.details["server_pid"]
+                        if self._sampler is not None:
+                            self._sampler.track(st.server_pid)
                     if self.options.warmup and self.problems:
                         self._warmup(st, proc)
                     if st.status == "ok" and self.options.concurrency > 1 and self.problems:
@@ -441,7 +449,8 @@ class Session:
                     if st.status == "ok" and self._quality is not None and not self._stop.is_set():
                         self._score(st, proc)
                     if st.status == "ok":
-                        self._emit(ev.RunLoaded(run=run.name, device=msg[1], gpus=st.gpus, load_s=msg[2], details=st.details))
+                        gpus = st.gpus or (self._sampler.gpus_of(st.server_pid) if st.server_pid and self._sampler else [])
+                        self._emit(ev.RunLoaded(run=run.name, device=msg[1], gpus=gpus, load_s=msg[2], details=st.details))
                         q = self._quality.summary(st.run) if self._quality is not None else None
                         if q is not None:
                             self._emit(ev.QualityScored(run=run.name, quality=q))
@@ -476,7 +485,7 @@ class Session:
         n = self.options.concurrency
         ref = self._untimed(st, proc, "generate", self.options.max_new_tokens, 1, "the single-stream reference answer")
         if ref:
-            m = generation_metrics(ref[0]["t_submit"], ref[0]["token_times"], ref[0]["prompt_tokens"])
+            m = generation_metrics(ref[0]["t_submit"], ref[0]["token_times"], ref[0]["prompt_tokens"], ref[0].get("tokens_out"))
             st.details = {**st.details, "single_stream": {
                 "problem_id": self.problems[0].id, "tokens_out": m["tokens_out"], "tokens_in": m["tokens_in"],
                 "e2e_tok_s": m["e2e_tok_s"], "decode_tok_s": m["decode_tok_s"], "ttft_s": m["ttft_s"],
@@ -645,7 +654,7 @@ class Session:
             return
         first = next(iter(results.values()))
         batch = first["batch"]
-        tele = self._sampler.window(batch["t_submit"], batch["t_end"], pid=proc.pid, gpus=st.gpus) if self._sampler else {}
+        tele = self._window(st, batch["t_submit"], batch["t_end"])
         for pid, result in results.items():
             if result["finish_reason"] == "skipped" and self._stop.is_set():
                 continue  # stopping: an unfinished answer is not a result
@@ -707,13 +716,14 @@ class Session:
         sequences): the energy is split by tokens, so a run's energy sums to what was drawn."""
         rec = self._base_record(st, problem)
         times = result["token_times"]
-        metrics = generation_metrics(result["t_submit"], times, result["prompt_tokens"])
+        metrics = generation_metrics(result["t_submit"], times, result["prompt_tokens"], result.get("tokens_out"))
         batch = result.get("batch")
         if tele is None:
             t_end = times[-1] if times else result["t_end"]
-            tele = self._sampler.window(result["t_submit"], t_end, pid=st.proc.pid if st.proc else None, gpus=st.gpus) if self._sampler else {}
+            tele = self._window(st, result["t_submit"], t_end)
         mem = result.get("memory") or {}
         rec.update(response=result["response"], finish_reason=result["finish_reason"], **metrics)
+        rec.update(result.get("fields") or {})  # the backend's facts about this answer
         rec.update(tele)
         energy = tele.get("energy_j")
         if batch:
@@ -732,6 +742,24 @@ class Session:
         rec["roofline_pct"] = None if batch else self._roofline(st, metrics)
         rec["timestamp"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         return rec
+
+    def _window(self, st: _RunState, t0: float, t1: float) -> dict[str, Any]:
+        """Telemetry over [t0, t1] for a run: its process tree on its GPUs; for a served run the
+        server's process tree on the GPUs it holds memory on (all None when the server is not on
+        this machine: the run's details say why)."""
+        if self._sampler is None:
+            return {}
+        if st.served:
+            pid = st.server_pid
+            return self._sampler.window(t0, t1, pid=pid, gpus=self._sampler.gpus_of(pid) if pid else [])
+        return self._sampler.window(t0, t1, pid=st.proc.pid if st.proc else None, gpus=st.gpus)
+
+    def _untrack(self, st: _RunState) -> None:
+        if self._sampler is None:
+            return
+        for pid in (st.proc.pid if st.proc else None, st.server_pid):
+            if pid:
+                self._sampler.untrack(pid)
 
     def _roofline(self, st: _RunState, metrics: dict[str, Any]) -> float | None:
         """Decode tok/s as % of the memory-bandwidth ceiling of the run's GPU (None on CPU)."""

@@ -150,6 +150,8 @@ def worker_main(conn: Any, run_dict: dict[str, Any], model: Any, env: dict[str, 
                 "finish_reason": "skipped" if skipped else stream.finish_reason,
                 "response": "".join(pieces),
                 "memory": backend.memory_stats(),
+                "tokens_out": stream.tokens_out,  # counted tokens when the yields were chunks
+                "fields": dict(stream.fields),
             }
             _send(conn, ("done", pid, result))
         except BaseException as e:  # noqa: BLE001
@@ -236,14 +238,16 @@ def _answer_batch(conn: Any, backend: Any, reqs: list[dict[str, Any]], cancel: A
                 if pending[i]:
                     conn.send(("text", pids[i], "".join(pending[i]), len(times[i]), times[i][-1] - times[i][0]))
         memory = backend.memory_stats()
+        counted = [len(times[i]) if stream.tokens_out[i] is None else stream.tokens_out[i] for i in range(n)]
         batch = {"size": n, "t_submit": t_submit, "t_end": max((ts[-1] for ts in times if ts), default=t_end),
-                 "tokens_out": sum(len(ts) for ts in times)}
+                 "tokens_out": sum(counted)}
         for i in range(n):
             _send(conn, ("done", pids[i], {
                 "t_submit": t_submit, "t_end": t_end, "token_times": times[i],
                 "prompt_tokens": stream.prompt_tokens[i],
                 "finish_reason": "skipped" if skipped else stream.finish_reasons[i],
                 "response": "".join(pieces[i]), "memory": memory, "batch": batch,
+                "tokens_out": stream.tokens_out[i], "fields": dict(stream.fields[i]),
             }))
         return True
     except UnsupportedError as e:

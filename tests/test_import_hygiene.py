@@ -25,7 +25,7 @@ def test_engine_modules_import_no_heavy_library() -> None:
     mods = [
         "engine.catalog", "engine.session", "engine.launch", "engine.metrics", "engine.gpu", "engine.results",
         "engine.worker", "engine.run_process", "engine.backends.registry", "engine.backends.llamacpp",
-        "engine.backends.fake",
+        "engine.backends.fake", "engine.backends.openai",
     ]
     for optional in ("engine.backends.hf", "engine.backends.quanto", "engine.backends.bnb", "engine.grading",
                      "engine.dataset", "engine.prompts", "engine.sizing", "engine.placement",

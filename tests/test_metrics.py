@@ -47,3 +47,21 @@ def test_distribution_ignores_none_and_reports_sd() -> None:
     d = distribution([1.0, None, 3.0])
     assert d["median"] == 2.0 and d["n"] == 2 and d["sd"] == pytest.approx(1.4142, rel=1e-3)
     assert distribution([None])["median"] is None
+
+
+def test_chunk_times_with_a_token_count() -> None:
+    # 3 chunks holding 6 tokens in all (a server's stream): counts from the tokens, no ITL
+    m = generation_metrics(10.0, [10.5, 11.0, 11.5], 20, tokens_out=6)
+    assert m["tokens_out"] == 6 and m["token_timing"] == "per chunk"
+    assert m["ttft_s"] == 0.5 and m["decode_tok_s"] == 5 / 1.0 and m["e2e_tok_s"] == 6 / 1.5
+    assert m["tpot_ms"] == 1000.0 * 1.0 / 5
+    assert m["itl_p50_ms"] is None and m["itl_p90_ms"] is None and m["itl_p99_ms"] is None
+    # as many tokens as chunks: the times are per token
+    m = generation_metrics(10.0, [10.5, 11.0, 11.5], None, tokens_out=3)
+    assert m["token_timing"] == "per token" and m["itl_p50_ms"] == 500.0 and m["tokens_in"] is None
+    assert m["prefill_tok_s"] is None  # prompt tokens unknown: N/A, never 0
+    # everything in one chunk: decode speed cannot be measured
+    m = generation_metrics(10.0, [11.0], 20, tokens_out=40)
+    assert m["tokens_out"] == 40 and m["decode_tok_s"] is None and m["tpot_ms"] is None and m["e2e_tok_s"] == 40.0
+    # local engines pass no count: records unchanged
+    assert "token_timing" not in generation_metrics(10.0, [10.5, 11.0], 20)

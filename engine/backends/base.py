@@ -54,6 +54,9 @@ class Capabilities:
     synthetic: bool = False  # can build the architecture with random weights
     exact_token_times: bool = True  # yields once per generated token (not per text chunk)
     scoring: bool = False  # can score a given text teacher-forced (``score``: log-probs per position)
+    #: inference runs in a server outside quantarena (the ``openai`` backend): no weights load
+    #: here, the run takes no GPU of the plan and sizing is N/A
+    served: bool = False
 
 
 @dataclass
@@ -105,12 +108,20 @@ class ScoreRequest:
 
 class TokenStream:
     """What ``generate`` returns: iterate it for tokens; afterwards ``prompt_tokens`` and
-    ``finish_reason`` ("stop" or "length") are set by the backend."""
+    ``finish_reason`` ("stop" or "length") are set by the backend.
+
+    A backend whose yields are text chunks rather than tokens (``exact_token_times=False``: a
+    server's stream) sets ``tokens_out`` to the tokens it counted when that differs from the
+    number of chunks yielded; the engine then computes the metrics per chunk
+    (``engine.metrics.generation_metrics``). ``fields`` are extra facts about the answer that go
+    into its result record (how the tokens were counted, ...)."""
 
     def __init__(self, tokens: Iterator[Token]):
         self._tokens = tokens
-        self.prompt_tokens: int = 0
+        self.prompt_tokens: int | None = 0
         self.finish_reason: str = "length"
+        self.tokens_out: int | None = None
+        self.fields: dict[str, Any] = {}
 
     def __iter__(self) -> Iterator[Token]:
         return self._tokens
@@ -124,12 +135,15 @@ class TokenStream:
 class BatchStream:
     """What ``generate_batch`` returns: iterate it for ``(sequence index, Token)`` pairs, each the
     moment it is produced (one step of a batch yields one token per unfinished sequence).
-    Afterwards ``prompt_tokens[i]`` and ``finish_reasons[i]`` are set for every sequence."""
+    Afterwards ``prompt_tokens[i]`` and ``finish_reasons[i]`` are set for every sequence, and
+    ``tokens_out[i]``/``fields[i]`` as in :class:`TokenStream`."""
 
     def __init__(self, items: Iterator[tuple[int, Token]], n: int):
         self._items = items
-        self.prompt_tokens: list[int] = [0] * n
+        self.prompt_tokens: list[int | None] = [0] * n
         self.finish_reasons: list[str] = ["length"] * n
+        self.tokens_out: list[int | None] = [None] * n
+        self.fields: list[dict[str, Any]] = [{} for _ in range(n)]
 
     def __iter__(self) -> Iterator[tuple[int, Token]]:
         return self._items

@@ -18,6 +18,7 @@ BACKENDS: dict[str, str] = {
     "quanto": "engine.backends.quanto:QuantoBackend",
     "bitsandbytes": "engine.backends.bnb:BitsAndBytesBackend",
     "torchao": "engine.backends.torchao:TorchAOBackend",
+    "openai": "engine.backends.openai:OpenAIBackend",
     FAKE_BACKEND_ID: "engine.backends.fake:ScriptedFakeBackend",
 }
 
@@ -42,10 +43,30 @@ def load_backend_class(backend_id: str) -> Any:
     return getattr(module, cls_name)
 
 
+def backend_capabilities(backend_id: str) -> Any:
+    """The :class:`~engine.backends.base.Capabilities` of a backend id (imports its module, not its
+    library); the defaults for an unknown id."""
+    try:
+        return load_backend_class(backend_id).capabilities
+    except UnknownBackendError:
+        from engine.backends.base import Capabilities
+
+        return Capabilities()
+
+
+def is_served(backend_id: str) -> bool:
+    """Whether runs of this backend are answered by a server outside quantarena (no GPU of the
+    plan, no sizing)."""
+    return bool(backend_capabilities(backend_id).served)
+
+
 def validate_settings(backend_id: str, settings: dict[str, Any]) -> None:
     """Raise ValueError naming the key when a run setting is unknown or of the wrong type."""
     cls = load_backend_class(backend_id)
     allowed: dict[str, Any] = cls.SETTINGS
+    for key in getattr(cls, "REQUIRED_SETTINGS", ()):
+        if key not in settings:
+            raise ValueError(f"missing required key {key!r} for backend {backend_id}")
     for key, val in settings.items():
         if key not in allowed:
             raise ValueError(f"unknown key {key!r} for backend {backend_id} (allowed: {', '.join(sorted(allowed))})")

@@ -59,7 +59,7 @@ def run(args: Any) -> int:
     t = Table(title="quantarena doctor")
     for h in ("backend", "version", "status", "build", "checked with", "reason"):
         t.add_column(h)
-    colour = {"ok": "green", "failed": "red", "missing": "yellow"}
+    colour = {"ok": "green", "failed": "red", "missing": "yellow", "skipped": "dim"}
     for c in checks:
         t.add_row(c.backend, c.version or "-", f"[{colour.get(c.status, 'white')}]{c.status}[/]", _build_line(c.build),
                   f"{c.run or '-'}" + (f" on {c.device}" if c.device else ""), c.reason)

@@ -110,7 +110,8 @@ def test_every_installed_backend_works_on_this_machine() -> None:
     process and generates; llama.cpp reports the extra-buffer choice for this CPU."""
     r = _qa("--json")
     rows = {x["backend"]: x for x in json.loads(r.stdout)}
-    assert set(rows) >= {"llama.cpp", "transformers", "quanto", "bitsandbytes"}
+    assert set(rows) >= {"llama.cpp", "transformers", "quanto", "bitsandbytes", "torchao", "openai"}
+    assert rows["openai"]["status"] == "skipped" and "served backend" in rows["openai"]["reason"]
     bad = {b: x["reason"] for b, x in rows.items() if x["status"] == "failed"}
     assert not bad and r.returncode == 0, (bad, r.stderr[-2000:])
     from engine.cpu import has_amx

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -63,32 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: each tool's module: ``add_arguments(parser)`` and ``run(args) -> int`` (imported only when used)
+TOOL_MODULES = {
+    "grade": "cli.grade", "size": "cli.size", "plan": "cli.plan", "doctor": "cli.doctor",
+    "report": "cli.report.command", "dataset": "cli.dataset",
+}
+
+
 def _tool_parser(name: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"quantarena {name}")
-    if name == "grade":
-        from cli import grade
-
-        grade.add_arguments(p)
-    elif name == "size":
-        from cli import size
-
-        size.add_arguments(p)
-    elif name == "plan":
-        from cli import plan
-
-        plan.add_arguments(p)
-    elif name == "doctor":
-        from cli import doctor
-
-        doctor.add_arguments(p)
-    elif name == "report":
-        from cli.report import command as report
-
-        report.add_arguments(p)
-    elif name == "dataset":
-        from cli import dataset
-
-        dataset.add_arguments(p)
+    if name in TOOL_MODULES:
+        importlib.import_module(TOOL_MODULES[name]).add_arguments(p)
     elif name == "runs":
         p.add_argument("--models", metavar="PATH")
         p.add_argument("--all", action="store_true", help="also the runs not in the default selection")
@@ -101,30 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv and argv[0] in TOOLS:
             name = argv[0]
             args = _tool_parser(name).parse_args(argv[1:])
-            if name == "grade":
-                from cli import grade
-
-                return int(grade.run(args))
-            if name == "size":
-                from cli import size
-
-                return int(size.run(args))
-            if name == "plan":
-                from cli import plan
-
-                return int(plan.run(args))
-            if name == "doctor":
-                from cli import doctor
-
-                return int(doctor.run(args))
-            if name == "report":
-                from cli.report import command as report
-
-                return int(report.run(args))
-            if name == "dataset":
-                from cli import dataset
-
-                return int(dataset.run(args))
+            if name in TOOL_MODULES:
+                return int(importlib.import_module(TOOL_MODULES[name]).run(args))
             from cli.batch import list_runs
 
             return int(list_runs(args))

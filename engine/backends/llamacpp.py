@@ -351,13 +351,18 @@ class LlamaCppBackend(Backend):
         data = text.encode("utf-8")
         bos = int(lib.llama_vocab_bos(self._vocab))
         add_bos = bool(lib.llama_vocab_get_add_bos(self._vocab)) and not (bos >= 0 and text.startswith(self._token_text(bos)))
+        return self._llama_tokenize(data, add_bos, True)
+
+    def _llama_tokenize(self, data: bytes, add_bos: bool, special: bool) -> list[int]:
+        """``llama_tokenize`` into a buffer that grows once when the first guess is too small."""
+        lib = self._lib
         n_max = len(data) + 16
         toks = (lib.llama_token * n_max)()
-        n = lib.llama_tokenize(self._vocab, data, len(data), toks, n_max, add_bos, True)
+        n = lib.llama_tokenize(self._vocab, data, len(data), toks, n_max, add_bos, special)
         if n < 0:
             n_max = -n
             toks = (lib.llama_token * n_max)()
-            n = lib.llama_tokenize(self._vocab, data, len(data), toks, n_max, add_bos, True)
+            n = lib.llama_tokenize(self._vocab, data, len(data), toks, n_max, add_bos, special)
         return list(toks[:n])
 
     # ---- generation --------------------------------------------------------------------------
@@ -572,16 +577,7 @@ class LlamaCppBackend(Backend):
 
     def _tokenize_text(self, text: str) -> list[int]:
         """Plain text as token ids: no BOS, special-token markup not parsed (a solution is text)."""
-        lib = self._lib
-        data = text.encode("utf-8")
-        n_max = len(data) + 16
-        toks = (lib.llama_token * n_max)()
-        n = lib.llama_tokenize(self._vocab, data, len(data), toks, n_max, False, False)
-        if n < 0:
-            n_max = -n
-            toks = (lib.llama_token * n_max)()
-            n = lib.llama_tokenize(self._vocab, data, len(data), toks, n_max, False, False)
-        return list(toks[:n])
+        return self._llama_tokenize(text.encode("utf-8"), False, False)
 
     def score(self, request: ScoreRequest) -> Any:
         """The completion teacher-forced after the rendered prompt: one prefill of prompt +

@@ -17,6 +17,16 @@ unchanged. Prefill stays eager (its shape changes with every prompt).
 A capture that fails (a quantizer that syncs to the host inside its forward, an op that cannot be
 captured) turns graphs off for the run; ``reason`` says why and decode goes on eagerly.
 
+The cache's own length counters. transformers' static cache layers (5.x) do not write the slot
+passed as ``cache_position``: each layer keeps ``cumulative_length``, a device tensor advanced in
+place by every forward (and a Python twin, ``cumulative_length_int``, for sliding windows). The
+warm-up steps before a capture are real forwards, so without care they advance it: the replays
+then write every later K/V a few slots too far and the step's token is attended several times.
+Single answers never showed it (their graph is captured in the load's warm-up), but a capture in
+the middle of an answer — a batch's first step, a new cache-length bucket — changed the greedy
+tokens. So the counters are saved before the warm-up and put back after the capture; the replay
+that follows then writes the step's slot, as an eager step would.
+
 torch is passed in: nothing here imports it at module import.
 """
 
@@ -101,6 +111,7 @@ class DecodeGraphs:
         t0 = time.perf_counter()
         s_tokens, s_positions, s_cpos = tokens.clone(), positions.clone(), cache_position.clone()
         s_mask = mask.clone() if mask is not None else None
+        counters = _cache_counters(cache)
         try:
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
@@ -120,12 +131,40 @@ class DecodeGraphs:
                 torch.cuda.synchronize()
             except Exception:
                 pass
+            _restore_counters(counters)
             return None
+        _restore_counters(counters)
         self.captures += 1
         self.capture_s += time.perf_counter() - t0
         g = _Graph(graph, s_tokens, s_positions, s_cpos, s_mask, logits)
         self.graphs[key] = g
         return g
+
+
+#: per-layer length counters of transformers' cache layers (tensor, and the Python int of sliding windows)
+_COUNTERS = ("cumulative_length", "cumulative_length_int")
+
+
+def _cache_counters(cache: Any) -> list[tuple[Any, str, Any]]:
+    """(layer, attribute, saved value) for every length counter of the cache's layers."""
+    saved: list[tuple[Any, str, Any]] = []
+    for layer in getattr(cache, "layers", None) or ():
+        for name in _COUNTERS:
+            value: Any = getattr(layer, name, None)
+            if isinstance(value, int) and not isinstance(value, bool):
+                saved.append((layer, name, value))
+            elif hasattr(value, "clone") and hasattr(value, "copy_"):
+                saved.append((layer, name, value.clone()))
+    return saved
+
+
+def _restore_counters(saved: list[tuple[Any, str, Any]]) -> None:
+    """Put the counters back in place (tensors by copy: a captured graph holds their address)."""
+    for layer, name, value in saved:
+        if isinstance(value, int):
+            setattr(layer, name, value)
+        else:
+            getattr(layer, name).copy_(value)
 
 
 def _one_line(e: BaseException) -> str:

@@ -6,6 +6,10 @@ one JSON line per variant: whether the tokens match, the graph state the backend
 the decode tok/s of each (small model: only the match matters here). Run on the lent GPU machine:
 
     source scripts/gpu_setup.sh && python3 scripts/gpu/graphs_check.py
+
+``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (one fixed cuBLAS workspace for every stream, as deterministic
+mode asks) tests whether a batch's difference comes from cuBLAS choosing another GEMM algorithm
+under capture than eagerly.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ def answer(b, prompts: list[str], batch: bool) -> tuple[list[list[int]], float]:
 
 def main() -> None:
     model = ModelSpec(name="tiny", display_name="tiny", arch=ARCH)
+    print(json.dumps({"CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}), flush=True)
     for backend, quant in VARIANTS:
         res: dict = {"variant": f"{backend}/{quant}"}
         toks = {}
@@ -66,7 +71,10 @@ def main() -> None:
         if len(toks) == 2:
             res["single_same_tokens"] = toks[False][0] == toks[True][0]
             res["batch_same_tokens"] = toks[False][1] == toks[True][1]
-            if not res["single_same_tokens"]:
+            if not res["batch_same_tokens"]:  # where each sequence of the batch first differs (None: same)
+            res["batch_first_divergence"] = [next((i for i, (x, y) in enumerate(zip(a, g, strict=False)) if x != y), None)
+                                             for a, g in zip(toks[False][1], toks[True][1], strict=True)]
+        if not res["single_same_tokens"]:
                 a, g = toks[False][0][0], toks[True][0][0]
                 res["first_divergence"] = next((i for i, (x, y) in enumerate(zip(a, g, strict=False)) if x != y), None)
         print(json.dumps(res), flush=True)

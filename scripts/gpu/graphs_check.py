@@ -72,9 +72,9 @@ def main() -> None:
             res["single_same_tokens"] = toks[False][0] == toks[True][0]
             res["batch_same_tokens"] = toks[False][1] == toks[True][1]
             if not res["batch_same_tokens"]:  # where each sequence of the batch first differs (None: same)
-            res["batch_first_divergence"] = [next((i for i, (x, y) in enumerate(zip(a, g, strict=False)) if x != y), None)
-                                             for a, g in zip(toks[False][1], toks[True][1], strict=True)]
-        if not res["single_same_tokens"]:
+                res["batch_first_divergence"] = [next((i for i, (x, y) in enumerate(zip(a, g, strict=False)) if x != y), None)
+                                                 for a, g in zip(toks[False][1], toks[True][1], strict=True)]
+            if not res["single_same_tokens"]:
                 a, g = toks[False][0][0], toks[True][0][0]
                 res["first_divergence"] = next((i for i, (x, y) in enumerate(zip(a, g, strict=False)) if x != y), None)
         print(json.dumps(res), flush=True)

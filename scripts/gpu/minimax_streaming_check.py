@@ -107,6 +107,8 @@ def measure(layers: int, path: Path, after: bool) -> dict[str, Any]:
     gpu = torch.cuda.is_available() and not TINY
     nv = _NvmlPeak() if gpu else None
     if gpu:
+        torch.cuda.init()
+        torch.zeros(1, device="cuda:0")  # the allocator exists before its peak is reset (torch 2.11)
         torch.cuda.reset_peak_memory_stats(0)
     b = load_backend_class("quanto")(run, model)
     t0 = time.perf_counter()

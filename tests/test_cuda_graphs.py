@@ -51,6 +51,9 @@ class FakeCuda:
     def synchronize(self) -> None:
         pass
 
+    def empty_cache(self) -> None:
+        pass
+
 
 class FakeTorch:
     """torch for the CPU parts, a scripted ``cuda`` namespace (FakeCuda) for the graph API."""

@@ -238,7 +238,9 @@ def test_sizing_states_the_peak_while_loading_beside_the_peak_while_running() ->
                        softmax_attention_layers=10)
     packed = estimate(big, "quanto", "int8", ctx=4096, quantize_experts=True)
     fused = 32 * 2 * 9216 * 6144 * 2  # one layer's gate_up_proj in bf16
-    assert packed.load_peak_gib == pytest.approx(packed.weights_gib + fused / 2**30 + packed.overhead_gib)
+    # while it packs, the GPU holds the dense tensor and its int8 form (half its bytes): measured on
+    # an H200 (benchmarks/minimax/streaming-load-h200.md)
+    assert packed.load_peak_gib == pytest.approx(packed.weights_gib + 1.5 * fused / 2**30 + packed.overhead_gib)
     assert packed.load_host_gib == pytest.approx(2 * fused / 2**30)
     assert packed.load_how.startswith("streaming packer")
     assert packed.load_peak_gib < packed.total_gib  # this box fits the load if it fits the run

@@ -129,6 +129,7 @@ class DecodeGraphs:
             self.graphs.clear()
             try:
                 torch.cuda.synchronize()
+                torch.cuda.empty_cache()  # the failed capture's pool blocks go back to the driver
             except Exception:
                 pass
             _restore_counters(counters)

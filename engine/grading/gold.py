@@ -1127,7 +1127,10 @@ def _values(label: str, sents_by_res: list[list[Sentence]], ctx: _Context) -> Go
             why = f"{len(got)} value{'s' if len(got) > 1 else ''} stated at the end, {n} asked"
     if not found:
         return GoldPart(label, None, "low", why, "values", "values", "values")
-    if len({tuple(sorted(_key(_number_of(x)[1]) if _number_of(x) else x for x in f)) for f in found}) > 1:  # type: ignore[index]
+    def multiset(values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted(str(_key(got[1])) if (got := _number_of(x)) else x for x in values))
+
+    if len({multiset(f) for f in found}) > 1:
         return GoldPart(label, "; ".join(found[0]), "low", "the resolutions end with different values", "values", "values", "values")
     agree = f"; {len(found)} resolutions agree" if len(found) > 1 else ""
     return GoldPart(label, "; ".join(found[0]), "medium", f"values: the {n} values the conclusion states{agree}",

@@ -975,9 +975,21 @@ def _confidence(best: Candidate, other: Candidate | None) -> str:
         return "low"  # being last is not enough: a careful reader wants a conclusion or the question's words
     if best.score >= 5.0 and margin >= 2.5 and not any(n in best.notes for n in ("words", "hypothesis")):
         return "high"
-    if (best.score >= 3.0 and margin >= 1.2) or (best.score >= 2.5 and margin >= 3.5):
+    if (best.score >= 3.0 and margin >= 1.2 - 1e-9) or (best.score >= 2.5 and margin >= 3.5):
         return "medium"
+    if _last_word(best, other) and best.score >= 3.0 and margin >= 0.5:
+        return "medium"  # "... $\frac{\pi}{2}+1$. A área ... é o dobro, ou seja, é $\pi+2$": the last word wins
     return "low"
+
+
+def _last_word(best: Candidate, other: Candidate | None) -> bool:
+    """The value closes the solution with a concluding sentence that names what is asked, and the
+    best other value is in an earlier sentence (a step the conclusion moves on from)."""
+    t = re.sub(MATH, " ", best.sentence.text)
+    return other is not None and other.sentence.index < best.sentence.index and best.kind in ("number", "expression") \
+        and "final" in best.notes and any(n in best.notes for n in ("subject", "object", "echo")) \
+        and not any(n in best.notes for n in ("hypothesis", "one-case", "bound", "words", "list", "question-datum", "parenthesis", "two-counts")) \
+        and bool(_STRONG.search(t) or _WEAK.search(t))
 
 
 def _why(c: Candidate) -> str:

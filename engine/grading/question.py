@@ -155,7 +155,7 @@ _PROOF = re.compile(
 )
 _CONSTRUCTION = re.compile(
     r"\b(?:mostr[ae]\s+como|d[êe]\s+um\s+exemplo|apresent[ae]\s+um\s+exemplo|complet[ae]|preench[ae]|numer[ae]\s+os|"
-    r"desenh[ae]|constr[óo]i|construa|de\s+que\s+(?:forma|modo|maneira)|como\s+dever[áa]|como\s+pode|como\s+deve|"
+    r"desenh[ae]|constr[óo]i|construa|de\s+que\s+(?:forma|modo|maneira)|como\s+dever[áa]s?|como\s+poder[áa]s?|como\s+pode|como\s+deve|"
     r"descrev[ae]|explica\s+como|explique\s+como|como\s+termina|que\s+estrat[ée]gia|uma\s+estrat[ée]gia)\b",
     re.I,
 )

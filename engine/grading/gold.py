@@ -856,6 +856,17 @@ def _name(sol: Solution, ctx: _Context) -> tuple[str, str, str] | None:
         if len(distinct) == 1 or re.search(r"\b(?:foi|é|e\s+portanto\s+é)\s+(?:o|a)?\s*" + re.escape(last) + r"\b", t):
             conf = "high" if (_STRONG.search(t) and len(distinct) == 1 and k == 0) else "medium" if k == 0 else "low"
             return last, conf, "name"
+        if k == 0 and _STRONG.search(t):
+            # "..., e portanto, a Mafalda contou um maior número de soluções": the one name after the conclusion word
+            tail = t[list(_STRONG.finditer(t))[-1].end() :]
+            after = {n for i, n in found if i >= len(t) - len(tail)}
+            if len(after) == 1:
+                return next(iter(after)), "medium", "name-after-conclusion"
+            # "Logo o David é mais alto do que a Luísa e portanto é o mais alto": the comparison's subject
+            if ctx.part.extremum and not after:
+                subj = [n for n in distinct if re.search(r"\b" + re.escape(n) + r"\s+(?:é|foi|era|será)\s+(?:o\s+|a\s+)?mais\s+\w+\s+(?:do\s+)?que\b", t)]
+                if len(subj) == 1 and re.search(r"\b(?:é|foi|será)\s+(?:o|a)\s+mais\b", tail):
+                    return subj[0], "medium", "name-comparison"
         return last, "low", "name"
     return None
 

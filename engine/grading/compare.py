@@ -12,6 +12,10 @@ was decided, or ``None`` when only the symbolic check (Math-Verify) can decide. 
 ``set``                      the same elements in any order (``\\{1, 3\\}``, ``1 e 3``, ``x=1 ou x=3``,
                              tuples inside: ``(1, 2), (2, 1)``);
 ``tuple``                    the same values in order;
+``values``                   several values asked at once ("Quantos lápis e quantas canetas?"): the
+                             same values, as many, in any order, words and units around them
+                             dropped ("o José 54 e o Pavlo 108"); which name each belongs to is not
+                             checked;
 ``name``                     the name as a word of a short answer, accents and case ignored;
 ``yes_no``                   the answer's first word (sim/não, yes/no, "é possível"/"impossível").
 
@@ -210,12 +214,44 @@ def compare_yes_no(gold: str, pred_text: str) -> Comparison:
     return Comparison(got == plain(gold).replace("nao", "não") or plain(got) == plain(gold), f"read as {got!r}")
 
 
+def _words_dropped(text: str) -> str:
+    """An answer without its words ("José: 54 castanhas, Pavlo: 108" -> "54, 108")."""
+    t = clean_latex(text)
+    t = re.sub(r"\\(?:text|mbox|textrm|mathrm)\s*\{([^{}]*)\}", r" \1 ", t)
+    t = re.sub(r"(?<![\\\w])[^\W\d_]{2,}(?:-[^\W\d_]+)*", " , ", t)  # words
+    t = re.sub(r"(?<![\\\w])[a-zA-Z]\s*[:=]", " , ", t)  # "A = 2", "x: 3"
+    t = re.sub(r"(?<![\\\w^_{])[a-zA-Z](?![\w{(^_])", " , ", t)  # "o", "e", "a" left alone
+    t = re.sub(r"(?:\s*[,;:]\s*)+", ", ", t)
+    return t.strip(" ,;.")
+
+
+def compare_value_lists(gold_text: str, pred_text: str) -> Comparison | None:
+    """Several values: the same multiset of values; None when the answer cannot be read."""
+    g = elements(gold_text)
+    if g is None:
+        return None
+    p = elements(pred_text)
+    if p is None or len(p) != len(g):
+        p = elements(_words_dropped(pred_text))
+    if p is None:
+        return None
+    unmatched = list(p)
+    for a in g:
+        hit = next((i for i, b in enumerate(unmatched) if _same_element(a, b)), None)
+        if hit is None:
+            return Comparison(False, "compared as values")
+        unmatched.pop(hit)
+    return Comparison(not unmatched, "compared as values")
+
+
 def compare(gold_text: str, kind: str, pred_text: str) -> Comparison | None:
     """Compare by the gold's kind; None when the symbolic check must decide."""
     if kind == "name":
         return compare_name(gold_text, pred_text)
     if kind == "yes_no":
         return compare_yes_no(gold_text, pred_text)
+    if kind == "values":
+        return compare_value_lists(gold_text, pred_text)
     if kind in ("set", "tuple"):
         got = compare_sets(gold_text, pred_text, ordered=kind == "tuple")
         if got is not None:

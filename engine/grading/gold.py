@@ -42,7 +42,9 @@ answer is ``ungraded`` with the reason, never guessed. A multi-part problem has 
 
 Answer kinds (:attr:`GoldAnswer.kind`): ``number``, ``expression`` (``2^{2008}\\cdot 2008!``,
 ``\\frac{n^2}{2}-2``), ``set`` (``\\{2, 4, 5\\}``; tuples inside: ``\\{(3, 3)\\}``), ``tuple``,
-``interval``, ``name`` ("Bernardo"), ``yes_no`` ("sim" / "não").
+``interval``, ``name`` ("Bernardo"), ``yes_no`` ("sim" / "não"), ``values`` (several values asked at
+once, "Quantos lápis e quantas canetas ...?": ``21; 32``, in the solution's order, compared in any
+order: the grader checks the values, not which name each belongs to).
 """
 
 from __future__ import annotations
@@ -55,12 +57,12 @@ from fractions import Fraction
 from engine.grading.latex_value import Number, evaluate, same_value
 from engine.grading.normal_form import normal_forms
 from engine.grading.number_words import find_number_words
-from engine.grading.question import Part, asking_sentences, content_words, plain, read_question, stem
+from engine.grading.question import GRADABLE, Part, asking_sentences, content_words, plain, read_question, stem
 from engine.grading.solution_text import MATH, Sentence, Solution, read_solution
 from engine.problems import Problem
 
 USABLE = ("given", "high", "medium")
-KINDS = ("number", "expression", "set", "tuple", "interval", "name", "yes_no")
+KINDS = ("number", "expression", "set", "tuple", "interval", "name", "yes_no", "values")
 
 
 @dataclass(frozen=True)
@@ -854,6 +856,17 @@ def _name(sol: Solution, ctx: _Context) -> tuple[str, str, str] | None:
         if len(distinct) == 1 or re.search(r"\b(?:foi|é|e\s+portanto\s+é)\s+(?:o|a)?\s*" + re.escape(last) + r"\b", t):
             conf = "high" if (_STRONG.search(t) and len(distinct) == 1 and k == 0) else "medium" if k == 0 else "low"
             return last, conf, "name"
+        if k == 0 and _STRONG.search(t):
+            # "..., e portanto, a Mafalda contou um maior número de soluções": the one name after the conclusion word
+            tail = t[list(_STRONG.finditer(t))[-1].end() :]
+            after = {n for i, n in found if i >= len(t) - len(tail)}
+            if len(after) == 1:
+                return next(iter(after)), "medium", "name-after-conclusion"
+            # "Logo o David é mais alto do que a Luísa e portanto é o mais alto": the comparison's subject
+            if ctx.part.extremum and not after:
+                subj = [n for n in distinct if re.search(r"\b" + re.escape(n) + r"\s+(?:é|foi|era|será)\s+(?:o\s+|a\s+)?mais\s+\w+\s+(?:do\s+)?que\b", t)]
+                if len(subj) == 1 and re.search(r"\b(?:é|foi|será)\s+(?:o|a)\s+mais\b", tail):
+                    return subj[0], "medium", "name-comparison"
         return last, "low", "name"
     return None
 
@@ -973,9 +986,21 @@ def _confidence(best: Candidate, other: Candidate | None) -> str:
         return "low"  # being last is not enough: a careful reader wants a conclusion or the question's words
     if best.score >= 5.0 and margin >= 2.5 and not any(n in best.notes for n in ("words", "hypothesis")):
         return "high"
-    if (best.score >= 3.0 and margin >= 1.2) or (best.score >= 2.5 and margin >= 3.5):
+    if (best.score >= 3.0 and margin >= 1.2 - 1e-9) or (best.score >= 2.5 and margin >= 3.5):
         return "medium"
+    if _last_word(best, other) and best.score >= 3.0 and margin >= 0.5:
+        return "medium"  # "... $\frac{\pi}{2}+1$. A área ... é o dobro, ou seja, é $\pi+2$": the last word wins
     return "low"
+
+
+def _last_word(best: Candidate, other: Candidate | None) -> bool:
+    """The value closes the solution with a concluding sentence that names what is asked, and the
+    best other value is in an earlier sentence (a step the conclusion moves on from)."""
+    t = re.sub(MATH, " ", best.sentence.text)
+    return other is not None and other.sentence.index < best.sentence.index and best.kind in ("number", "expression") \
+        and "final" in best.notes and any(n in best.notes for n in ("subject", "object", "echo")) \
+        and not any(n in best.notes for n in ("hypothesis", "one-case", "bound", "words", "list", "question-datum", "parenthesis", "two-counts")) \
+        and bool(_STRONG.search(t) or _WEAK.search(t))
 
 
 def _why(c: Candidate) -> str:
@@ -1004,6 +1029,8 @@ def _extract_part(part: Part, problem: str, sol: Solution, sents_by_res: list[li
         if got is None:
             return GoldPart(label, None, "low", "a yes/no question without a clear conclusion", "yes-no", "yes_no", part.asks)
         return GoldPart(label, got[0], got[1], "yes/no read from the solution", got[2], "yes_no", part.asks)
+    if part.asks == "values":
+        return _values(label, sents_by_res, ctx)
     if part.asks == "name":
         got_name = _name(Solution(sol.text, sents_by_res, sol.flags), ctx)
         if got_name is not None:
@@ -1052,6 +1079,85 @@ def _extract_part(part: Part, problem: str, sol: Solution, sents_by_res: list[li
         return GoldPart(label, str(r), "medium" if conf == "high" else conf,
                         f"{reason}; {'rounded' if nearest else 'integer part'} of {best.text}", "rounded", "number", part.asks)
     return GoldPart(label, best.text, conf, reason, best.rule, kind, part.asks)
+
+
+def _stated_values(sent: Sentence, ctx: _Context, last_only: bool = False) -> list[Candidate]:
+    """The results a concluding sentence states, in order: no operand, no aside in parentheses, no
+    bound or range, no datum of the question ("do tipo $2$"); ``last_only``: the sentence's final result."""
+    s = sent.text
+    cands = [c for c in _value_candidates(sent, ctx) if c.kind in ("number", "expression")]
+    # "$B=9, \; C=8, \; D=3$": one math segment assigning several unknowns
+    for m in MATH.finditer(s):
+        body = next(g for g in m.groups() if g is not None)
+        pieces = [x.strip() for x in re.split(r"\s*[,;]\s*(?:\\[;,:!]|\\quad|\s)*", re.sub(r"\\[;,:!]", " ", body).strip().rstrip(".")) if x.strip()]
+        assigned = [re.fullmatch(r"([A-Za-z](?:_\{?\w+\}?)?)\s*=\s*(.+)", x) for x in pieces]
+        if len(pieces) >= 2 and all(assigned):
+            inside = [c for c in cands if m.start() <= c.start < m.end()]
+            cands = [c for c in cands if c not in inside]
+            for a in assigned:
+                got = _number_of(a.group(2)) if a else None
+                if got is not None:
+                    c = Candidate(got[0], got[1], "number", sent, m.start(), m.end(), rule="values")
+                    c.notes += ["equation", "lhs:" + (a.group(1) if a else "")]
+                    cands.append(c)
+    cands.sort(key=lambda c: c.start)
+    # a sentence the splitter left joined ("... k=23$$. A aldeia tinha $133$ casas ..."): its last statement
+    cut = max((m.end() for m in re.finditer(r"(?:\$\s*\.|[a-z]\.)\s+(?=[A-ZÁÉÍÓÚ](?:[a-záéíóúâêôãõç]|\s))", s)), default=0)
+    cands = [c for c in cands if c.start >= cut]
+    for c in cands:
+        _score(c, cands, ctx, 0, "value")
+    drop = ("operand", "parenthesis", "question-datum", "bound", "named-entity", "determiner")
+    return [c for c in cands if not any(n in c.notes for n in drop)
+            and not _RANGE_BEFORE.search(s[max(0, c.start - 12) : c.start])
+            and not (c.kind == "number" and _in_problem(c.value, ctx) and "equation" not in c.notes and "echo" not in c.notes
+                     and not ("last" in c.notes and not last_only))] if not last_only else \
+        [c for c in cands if "last" in c.notes and not any(n in c.notes for n in drop + ("words",))][-1:]
+
+
+def _values(label: str, sents_by_res: list[list[Sentence]], ctx: _Context) -> GoldPart:
+    """Several values asked at once: the values stated by the last sentence of the solution, and
+    the conclusions of the one or two sentences before it when the last holds fewer than asked
+    ("Logo a Beatriz tem $11$ anos. Finalmente, ... a Carolina tem $9$ anos e ... a Alice tem $22$ anos.").
+    A gold only when exactly as many values as asked are found, the sentences conclude (no hypothesis,
+    no case of several), and every resolution that gives values gives the same ones."""
+    n = ctx.part.n_values
+    found: list[tuple[str, ...]] = []
+    why = "no resolution ends stating the values asked"
+    for sents in sents_by_res:
+        body = [x for x in sents if not _AFTERWORD.match(x.text) and not re.match(r"^\W*(?:\(|\\end|\\hline)", x.text)]
+        if not body:
+            continue
+        got: list[Candidate] = []
+        for k, sent in enumerate(reversed(body[-3:])):
+            t = re.sub(MATH, " ", sent.text)
+            if _HYPOTHESIS.search(t) or _THIS_CASE.search(t) or _DEAD_END.search(t) or _EXAMPLE.search(t):
+                break
+            stated = _stated_values(sent, ctx)
+            if k == 0:
+                if len(stated) > n:
+                    why = f"the last sentence states {len(stated)} values, {n} asked"
+                    break
+                got = stated
+            elif (_STRONG.search(t) or _WEAK.search(t) or "=" in sent.text) and (last := _stated_values(sent, ctx, last_only=True)):
+                got = last + got  # an earlier conclusion: its final result
+            else:
+                break
+            if len(got) >= n:
+                break
+        if len(got) == n:
+            found.append(tuple(c.text for c in got))
+        elif got:
+            why = f"{len(got)} value{'s' if len(got) > 1 else ''} stated at the end, {n} asked"
+    if not found:
+        return GoldPart(label, None, "low", why, "values", "values", "values")
+    def multiset(values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted(str(_key(got[1])) if (got := _number_of(x)) else x for x in values))
+
+    if len({multiset(f) for f in found}) > 1:
+        return GoldPart(label, "; ".join(found[0]), "low", "the resolutions end with different values", "values", "values", "values")
+    agree = f"; {len(found)} resolutions agree" if len(found) > 1 else ""
+    return GoldPart(label, "; ".join(found[0]), "medium", f"values: the {n} values the conclusion states{agree}",
+                    "values", "values", "values")
 
 
 def _unreadable_final(sents_by_res: list[list[Sentence]], ctx: _Context) -> Sentence | None:
@@ -1191,7 +1297,7 @@ def _multi_part(parts: tuple[Part, ...], problem: str, sol: Solution, flags: tup
         golds.append(replace(gp, confidence=conf, reason=reason))
     # a part with nothing to compare (a proof, a table, no value in its solution) is left out;
     # a part with a doubtful gold (low) makes the whole item doubtful
-    gradable = [g for g in golds if g.asks in ("value", "count", "set", "name", "yes_no") and g.confidence != "none"]
+    gradable = [g for g in golds if g.asks in GRADABLE and g.confidence != "none"]
     if not gradable:
         return GoldAnswer(None, "none", "no part has a value to compare (proofs, constructions, tables)", parts=tuple(golds), flags=flags)
     worst = min(gradable, key=lambda g: _RANK[g.confidence])

@@ -30,6 +30,7 @@ from engine.grading.choice import paper_letter, read_choice
 from engine.grading.compare import Comparison, compare, values_of
 from engine.grading.gold import GoldAnswer, gold_answer
 from engine.grading.normal_form import normal_forms
+from engine.grading.question import GRADABLE
 from engine.grading.symbolic import Outcome, SymbolicChecker, default_checker
 from engine.problems import Problem
 
@@ -219,7 +220,7 @@ def _prepare_open(problem: Problem, response: str) -> Grade | _Pending:
 
 
 def _prepare_parts(problem: Problem, response: str, gold: GoldAnswer, extra: dict[str, Any]) -> Grade | _Pending:
-    gradable = [p for p in gold.parts if p.asks in ("value", "count", "set", "name", "yes_no") and p.confidence != "none"]
+    gradable = [p for p in gold.parts if p.asks in GRADABLE and p.confidence != "none"]
     if not gold.usable or not gradable:
         pred, how = extract_open_answer(response)
         verdict = UNPARSED if pred is None else UNGRADED

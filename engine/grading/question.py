@@ -10,8 +10,12 @@ part what a careful grader would expect:
               the answer may still be a single value when the solution finds only one;
 ``name``      a person, a place or a word ("Quem ...?");
 ``yes_no``    a yes/no question ("Será possível ...?", "Existe ...?");
+``values``    several values at once ("Quantos lápis e quantas canetas tem o João?", "Qual é o
+              comprimento e a largura ...?", "Qual é a idade de cada uma das irmãs?" with the
+              sisters named): graded when the number of values asked is known (:attr:`Part.n_values`);
 ``proof``     "Mostra que ...", "Prova que ...": nothing to compare;
-``other``     a construction, a drawing, a table to fill: nothing to compare.
+``other``     a construction, a drawing, a table to fill, several values of unknown number:
+              nothing to compare.
 
 It also keeps the words of the asking sentence (to recognise the sentence of the solution that
 answers it), the mathematical objects it names (``$n$``, ``$\\overline{BE}$``) and whether a
@@ -26,8 +30,8 @@ from dataclasses import dataclass, replace
 
 FIGURE_MARKER = "Conteúdo referenciado:"
 
-ASKS = ("value", "count", "set", "name", "yes_no", "proof", "other")
-GRADABLE = ("value", "count", "set", "name", "yes_no")
+ASKS = ("value", "count", "set", "name", "yes_no", "values", "proof", "other")
+GRADABLE = ("value", "count", "set", "name", "yes_no", "values")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class Part:
     extremum: str | None  # "max" | "min" | None
     tuples: tuple[str, ...] = ()  # the variables of a tuple answer, in order ("x", "y") when asked for pairs/triples
     about: tuple[str, ...] = ()  # objects the asked quantity is computed from ("a soma dos algarismos de $N$": N)
+    n_values: int = 0  # for ``values``: how many values are asked (0: unknown)
 
     @property
     def gradable(self) -> bool:
@@ -150,7 +155,7 @@ _PROOF = re.compile(
 )
 _CONSTRUCTION = re.compile(
     r"\b(?:mostr[ae]\s+como|d[êe]\s+um\s+exemplo|apresent[ae]\s+um\s+exemplo|complet[ae]|preench[ae]|numer[ae]\s+os|"
-    r"desenh[ae]|constr[óo]i|construa|de\s+que\s+(?:forma|modo|maneira)|como\s+dever[áa]|como\s+pode|como\s+deve|"
+    r"desenh[ae]|constr[óo]i|construa|de\s+que\s+(?:forma|modo|maneira)|como\s+dever[áa]s?|como\s+poder[áa]s?|como\s+pode|como\s+deve|"
     r"descrev[ae]|explica\s+como|explique\s+como|como\s+termina|que\s+estrat[ée]gia|uma\s+estrat[ée]gia)\b",
     re.I,
 )
@@ -301,10 +306,10 @@ def classify(text: str) -> str:
             r"\b(?:qual|quais|quanto|quantos|quanta|quantas)\b[^?]{0,30}\b(?:o|a)\s+(?:comprimento|largura|altura|idade|pre[çc]o|valor|[áa]rea|per[íi]metro)\s+e\s+(?:o|a)\s+\w+",
             last_q or focus, re.I) or (last_q and re.search(
             r"\b(?:quant[oa]s?|qual|quais|quem|onde)\b[^?]*\be\s+(?:qual|quais|quant[oa]s?|quem|onde|em\s+que|de\s+quantas?)\b", last_q, re.I)):
-        return "other"  # several things asked at once ("Quantas casas ... e qual é o número ...?")
+        return "values"  # several things asked at once ("Quantas casas ... e qual é o número ...?")
     questions = [x for x in asking if x.endswith("?")]
     if len(questions) >= 2 and re.match(r"^\W*e\s+(?:quant[oa]s?|qual|quais|quem)\b", questions[-1], re.I):
-        return "other"  # "Quantos do tipo 1? E quantos do tipo 2?"
+        return "values"  # "Quantos do tipo 1? E quantos do tipo 2?"
     if _ALL.search(focus) and not _SUM_OF_ALL.search(focus) and re.search(r"\btod[oa]s\s+(?:as|os)\s+(?:possibilidades|valores|solu[çc][õo]es|hip[óo]teses)\b", focus, re.I):
         return "set"  # "Determina todas as possibilidades para o número de velas": all values, not a count
     if _COUNT.search(focus):
@@ -326,8 +331,52 @@ def _part(label: str, text: str) -> Part:
     extremum = "max" if _MAX.search(focus) else "min" if _MIN.search(focus) else None
     about: list[str] = []
     objects = _objects(asking, about)
-    return Part(label=label, text=text, asks=classify(text), keywords=content_words(focus),
-                objects=objects, extremum=extremum, tuples=_tuple_variables(focus, objects), about=tuple(about))
+    asks = classify(text)
+    n_values = values_asked(t, asking) if asks == "values" else 0
+    if asks == "values" and not n_values:
+        asks = "other"  # several values, how many unknown: nothing single to compare
+    return Part(label=label, text=text, asks=asks, keywords=content_words(focus),
+                objects=objects, extremum=extremum, tuples=_tuple_variables(focus, objects), about=tuple(about),
+                n_values=n_values)
+
+
+_COUNT_WORDS = {"dois": 2, "duas": 2, "tres": 3, "quatro": 4, "cinco": 5, "seis": 6}
+_NUMERIC_WH = r"(?:qual|quais|quant[oa]s?|de\s+quant[oa]s?)"
+
+
+def _named_people(text: str) -> list[str]:
+    """People named with an article, as Portuguese writes them: "o Pavlo e o José", "A Alice, a Beatriz"."""
+    body = re.sub(_MATH, " ", text)
+    names = re.findall(r"(?:^|[\s,(])(?:[Oo]|[Aa])\s+([A-ZÁÉÍÓÚÂÊÔÃÕÇ][a-záéíóúâêôãõç]{2,})\b", body)
+    return list(dict.fromkeys(names))
+
+
+def values_asked(text: str, asking: list[str]) -> int:
+    """How many values a ``values`` question asks: two for "Quantos X e quantos Y?" or "o comprimento
+    e a largura"; the number for "cada uma das três ..."; the people named for "cada um" ("O Pavlo e o
+    José ... Quantas castanhas comprou cada um?"); 0 when it cannot be told or a part is not a value
+    ("Quantos passos deu e em que direção?")."""
+    last_q = next((s for s in reversed(asking) if s.endswith("?")), asking[-1] if asking else "")
+    q = re.sub(_MATH, " x ", last_q)
+    if re.search(r"\brespe(?:c)?tivamente\b|\b(?:quem|onde|em\s+que|como)\b|\bqual\s+d[oa]s\b", q, re.I):
+        return 0
+    joined = re.findall(r"\be\s+" + _NUMERIC_WH + r"\b", q, re.I)
+    if joined and re.search(r"\b" + _NUMERIC_WH + r"\b", q.split(" e ")[0], re.I):
+        return 1 + len(joined)
+    questions = [x for x in asking if x.endswith("?")]
+    if len(questions) >= 2 and re.match(r"^\W*e\s+" + _NUMERIC_WH + r"\b", questions[-1], re.I):
+        return 2
+    m = re.search(r"\b(?:o|a)\s+(comprimento|largura|altura|idade|pre[çc]o|valor|[áa]rea|per[íi]metro)((?:\s*,\s*(?:o|a)\s+\w+)*)\s+e\s+(?:o|a)\s+(\w+)", q, re.I)
+    if m:
+        return 2 + len(re.findall(",", m.group(2)))
+    each = re.search(r"\bcada\s+(?:um|uma|concorrente|jogador|participante|amigo)\b(?:\s+d[oa]s\s+(\w+))?", q, re.I)
+    if each:
+        word = plain(each.group(1) or "")
+        if word in _COUNT_WORDS:
+            return _COUNT_WORDS[word]
+        people = _named_people(text)
+        return len(people) if 2 <= len(people) <= 6 else 0
+    return 0
 
 
 def _tuple_variables(focus: str, objects: tuple[str, ...]) -> tuple[str, ...]:

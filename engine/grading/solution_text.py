@@ -107,6 +107,8 @@ def clean(solution: str) -> str:
     s = _PICTURE.sub(" ", s)
     s = _MARKS.sub(" ", s)
     s = re.sub(r"\\(?:qed|blacksquare|square)\b|\$\\square\$|∎", " ", s)
+    # a competition's page footer pasted after the solution ("Sociedade Portuguesa de Matemática XVII ONM ...")
+    s = re.sub(r"[\s$,\\]*Sociedade\s+Portuguesa\s+de\s+Matem[áa]tica\b.*$", " ", s, flags=re.S)
     notes = list(_NOTE.finditer(s))
     m = notes[-1] if notes else None
     if m is not None and m.start() > len(s) * 0.4:

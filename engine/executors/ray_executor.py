@@ -75,7 +75,7 @@ class RayExecutor:
             self._used[proc.run.name] = {
                 "node_id": proc.node.get("node_id"), "hostname": proc.node.get("hostname"),
                 "node_gpus": proc.node.get("gpus"), "plan_gpus": list(proc.slot.gpus), "num_gpus": proc.slot.num_gpus,
-                "vram_mib": proc.slot.vram_mib,
+                "vram_mib": proc.slot.vram_mib, "pid": proc.node.get("pid"), "actor_pid": proc.node.get("actor_pid"),
             }
 
     # -- records --

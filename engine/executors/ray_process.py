@@ -36,6 +36,10 @@ POLL_S = 0.25
 LOG_LIMIT = 1 << 20
 
 
+#: the driver's OMP_NUM_THREADS, carried to the actor in the env it is given ("" when unset)
+DRIVER_OMP = "QUANTARENA_DRIVER_OMP_NUM_THREADS"
+
+
 def lost_message(reason: str) -> Any:
     """The message a run process that vanished posts (mirrors ``RunProcess._read``'s: code None
     = "vanished", no log tail). The one place this package builds a protocol message."""
@@ -50,6 +54,13 @@ class RunActor:
         from engine.run_process import RunProcess
 
         env = dict(env)
+        # Ray sets OMP_NUM_THREADS=1 in actors without CPUs; the run gets the thread count it
+        # would get from a local session (the driver's setting, else its library's default)
+        omp = env.pop(DRIVER_OMP, None)
+        if omp:
+            os.environ["OMP_NUM_THREADS"] = omp
+        else:
+            os.environ.pop("OMP_NUM_THREADS", None)
         if ray.get_gpu_ids():  # the GPUs Ray gave this actor (it set CUDA_VISIBLE_DEVICES here)
             env["CUDA_VISIBLE_DEVICES"] = os.environ.get("CUDA_VISIBLE_DEVICES", "")
         log = env.get("QUANTARENA_RUN_LOG")
@@ -70,7 +81,9 @@ class RunActor:
         self.proc.start()
         if self.proc.pid:
             self.sampler.track(self.proc.pid)
-        return {"pid": self.proc.pid, "node_id": self.node_id, "hostname": socket.gethostname(), "gpus": self.gpus}
+            self.sampler.sample_once()  # a first reading of the run's process before its first answer
+        return {"pid": self.proc.pid, "actor_pid": os.getpid(), "node_id": self.node_id, "hostname": socket.gethostname(),
+                "gpus": self.gpus}
 
     def send(self, seq: int, msg: Any) -> bool:
         ok = True
@@ -229,8 +242,9 @@ class RayRunProcess:
         """Create the actor and its run process; a failure (no room, actor lost) arrives as the
         exit message, as a dead local process's does."""
         try:
+            env = {**self.env, DRIVER_OMP: os.environ.get("OMP_NUM_THREADS", "")}
             self._actor = _RemoteActor.options(**self._options()).remote(
-                self.run, self.model, self.env, self.stream_text, self.sample_interval_s)
+                self.run, self.model, env, self.stream_text, self.sample_interval_s)
             self.node = dict(ray.get(self._actor.start.remote(), timeout=SCHEDULE_TIMEOUT_S))
         except ray.exceptions.GetTimeoutError:
             self._lost(f"Ray found no room for {self.run.name} within {SCHEDULE_TIMEOUT_S:.0f} s "

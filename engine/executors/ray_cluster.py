@@ -71,10 +71,12 @@ def local_resources() -> tuple[int, dict[str, float]]:
 
 def connect(address: str | None = None, *, num_cpus: int | None = None) -> Connection:
     """Connect to ``address`` (else ``RAY_ADDRESS``), or start a local Ray; raises ClusterError."""
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:  # read by Ray when it is imported: a token-auth cluster needs RAY_AUTH_MODE=token
+        _token_auth()
     ray = import_ray()
     if ray.is_initialized():
         return Connection(address, started_here=False, reused=True)
-    address = address or os.environ.get("RAY_ADDRESS") or None
     quiet = {"logging_level": "ERROR", "log_to_driver": False, "include_dashboard": False}
     if address:
         why = _reachable(address)
@@ -83,7 +85,9 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> Conne
         try:
             ray.init(address=address, **quiet)
         except Exception as e:  # ConnectionError, RuntimeError, ... all mean the same to a user
-            raise ClusterError(f"Ray cluster at {address}: {_one_line(e)}") from None
+            hint = ("; a token-auth cluster needs its token here (RAY_AUTH_TOKEN or ~/.ray/auth_token, "
+                    "RAY_AUTH_MODE=token)") if os.environ.get("RAY_AUTH_MODE") != "token" or not _has_token() else ""
+            raise ClusterError(f"Ray cluster at {address}: {_one_line(e)}{hint}") from None
         return Connection(address, started_here=False, reused=False)
     gpus, resources = local_resources()
     try:
@@ -92,6 +96,20 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> Conne
     except Exception as e:
         raise ClusterError(f"cannot start a local Ray: {_one_line(e)}") from None
     return Connection(None, started_here=True, reused=False)
+
+
+def _has_token() -> bool:
+    from pathlib import Path
+
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or str(Path.home() / ".ray" / "auth_token")
+    return bool(os.environ.get("RAY_AUTH_TOKEN")) or os.path.exists(path)
+
+
+def _token_auth() -> None:
+    """Ray 2.5x clusters use token auth by default, but a client connecting by address only sends
+    its token when RAY_AUTH_MODE=token: set it when a token is at hand and the mode is unset."""
+    if "RAY_AUTH_MODE" not in os.environ and _has_token():
+        os.environ["RAY_AUTH_MODE"] = "token"
 
 
 def _one_line(e: BaseException) -> str:

@@ -191,6 +191,8 @@ def run_batch(args: Any) -> int:
                         current[0].stop()
     finally:
         signal.signal(signal.SIGTERM, previous_term)
+        if prepared.options.executor is not None:  # every actor ended, a Ray started here stopped
+            prepared.options.executor.close()
     if error:
         _err(console, f"internal error: {type(error[0]).__name__}: {error[0]}")
         return ExitCode.ERROR

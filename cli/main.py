@@ -42,6 +42,9 @@ def add_session_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exclusive", action="store_true", help="never place two runs on one GPU at once (runs that do not fit go to later waves)")
     p.add_argument("--no-quality", action="store_true", help="skip scoring the reference solutions (no ppl/KLD/top-1 against the reference; sessions that only time)")
     p.add_argument("--out", metavar="DIR", help="output folder (default: results/<timestamp>)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="where runs live: this machine (default) or a Ray cluster, one actor per run (pip install 'quantarena[ray]')")
+    p.add_argument("--ray-address", metavar="HOST:PORT", help="--executor ray: the cluster's head (default: $RAY_ADDRESS, else a local Ray started for the session)")
 
 
 def build_parser() -> argparse.ArgumentParser:

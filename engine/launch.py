@@ -44,6 +44,8 @@ class LaunchRequest:
     out: str | None = None
     quality: bool = True  # score the reference solutions against each model's reference (--no-quality: off)
     stream_text: bool = True
+    executor: str = "local"  # where runs live: local (this machine) or ray (a Ray cluster)
+    ray_address: str | None = None  # --executor ray: the cluster (else RAY_ADDRESS, else a local Ray)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -129,8 +131,31 @@ def prepare(req: LaunchRequest) -> Prepared:
         concurrency=req.concurrency, quality=req.quality,
         extra={"catalog": str(catalog.path), "runs_selector": req.runs, **req.extra},
     )
-    plan = _place(catalog, runs, req, options)
+    if req.executor == "ray":
+        options.executor = _ray_executor(req)
+    elif req.executor != "local":
+        raise LaunchError(f"--executor {req.executor}: expected local or ray")
+    try:
+        plan = _place(catalog, runs, req, options)
+    except LaunchError:
+        if options.executor is not None:
+            options.executor.close()
+        raise
     return Prepared(catalog=catalog, runs=runs, problems=problems, options=options, plan=plan)
+
+
+def _ray_executor(req: LaunchRequest) -> Any:
+    """The ray executor (engine.executors.ray_executor); an unreachable cluster is exit 2."""
+    from engine.executors.ray_cluster import ClusterError
+
+    try:
+        from engine.executors.ray_executor import connect_executor
+
+        return connect_executor(req.ray_address)
+    except ImportError as e:
+        raise LaunchError(f"--executor ray needs Ray: pip install 'quantarena[ray]' ({e})") from None
+    except ClusterError as e:
+        raise LaunchError(str(e)) from None
 
 
 def _machine_gpus() -> tuple[list[Any], dict[int, str]]:
@@ -166,8 +191,13 @@ def _place(catalog: Catalog, runs: list[RunSpec], req: LaunchRequest, options: S
     from engine.sizing import SizingError, estimate
 
     spec = (req.gpus or "auto").strip()
-    present, uuids = _machine_gpus()
-    if spec == "auto":
+    cluster = options.executor
+    if cluster is not None and spec not in ("auto", "none"):
+        raise LaunchError(f"--gpus {spec}: with --executor ray the cluster's GPUs are planned (use auto or none)")
+    present, uuids = _machine_gpus() if cluster is None else ([], {})
+    if cluster is not None:  # a Ray cluster: every node's GPUs, under global ids
+        gpus = [] if spec == "none" else list(cluster.plan([]).plan.gpus)
+    elif spec == "auto":
         gpus = present
     elif spec == "none":
         gpus = []
@@ -201,7 +231,10 @@ def _place(catalog: Catalog, runs: list[RunSpec], req: LaunchRequest, options: S
         options.waves = [[r.name for r in runs]]
         options.assignments = {r.name: [] for r in runs}
         return None
-    plan = placement.plan(pairs, gpus, allow_sharing=not req.exclusive)
+    if cluster is not None:
+        plan = cluster.plan(pairs).plan  # whole GPUs per run, one node each (engine.executors.cluster)
+    else:
+        plan = placement.plan(pairs, gpus, allow_sharing=not req.exclusive)
     if plan.unplaceable:
         bad = {u.run for u in plan.unplaceable}
         options.extra["unplaceable"] = [u.to_dict() for u in plan.unplaceable]

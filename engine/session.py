@@ -97,6 +97,10 @@ class SessionOptions:
     #: where reference log-probs are cached (None = cache_dir()/quality)
     quality_cache: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: where run processes live: None = this machine (RunProcess); else an executor whose
+    #: ``process(run, model, env=, stream_text=)`` gives a RunProcess-like object and whose
+    #: ``describe()`` is the environment's ``executor`` entry (``engine.executors``)
+    executor: Any = None
 
 
 @dataclass
@@ -312,6 +316,7 @@ class Session:
             if own_grader and hasattr(self._grader, "close"):
                 self._grader.close()
             self.interrupted = self._stop.is_set()
+            env["executor"] = opts.executor.describe() if opts.executor is not None else {"kind": "local"}
             self.summary = self._summarize(env)
             write_summary(Path(opts.out_dir), self.summary)
             self.writer.close()
@@ -420,7 +425,8 @@ class Session:
         env["QUANTARENA_RUN_LOG"] = str(Path(self.options.out_dir) / "logs" / f"{safe}.log")
         st.status = "loading"
         self._emit(ev.RunLoading(run=run.name))
-        proc = RunProcess(run, self.catalog.models[run.model], env=env, stream_text=self.options.stream_text)
+        factory = self.options.executor.process if self.options.executor is not None else RunProcess
+        proc = factory(run, self.catalog.models[run.model], env=env, stream_text=self.options.stream_text)
         with self._load_lock:
             if self._stop.is_set():
                 st.status = "interrupted"
@@ -752,7 +758,8 @@ class Session:
         if st.served:
             pid = st.server_pid
             return self._sampler.window(t0, t1, pid=pid, gpus=self._sampler.gpus_of(pid) if pid else [])
-        return self._sampler.window(t0, t1, pid=st.proc.pid if st.proc else None, gpus=st.gpus)
+        sampler = getattr(st.proc, "sampler", None) or self._sampler  # a remote run's is on its node
+        return sampler.window(t0, t1, pid=st.proc.pid if st.proc else None, gpus=st.gpus)
 
     def _untrack(self, st: _RunState) -> None:
         if self._sampler is None:
@@ -765,7 +772,8 @@ class Session:
         """Decode tok/s as % of the memory-bandwidth ceiling of the run's GPU (None on CPU)."""
         if not st.gpus or metrics.get("decode_tok_s") is None:
             return None
-        snap = self._sampler.latest() if self._sampler else None
+        sampler = getattr(st.proc, "sampler", None) or self._sampler
+        snap = sampler.latest() if sampler else None
         gpu = next((g for g in (snap.gpus if snap else []) if g.index in st.gpus), None)
         gtype = gpu_type_from_nvml(gpu.name, gpu.mem_total_mib) if gpu else None
         if gtype is None:

@@ -368,6 +368,9 @@ def run_tui(args: Any) -> int:
         # quit twice while stopping: give the runs a moment to stop, then leave anyway
         print("quantarena: waiting for the runs to stop…", file=sys.stderr, flush=True)
         stuck = not app.session_done.wait(STOP_GRACE_S)
+    executor = app.prepared.options.executor if app.prepared is not None else None
+    if executor is not None:  # --executor ray: every actor ended, a Ray started here stopped
+        executor.close()
     m = app.model
     if m.out_dir and app.session is not None:
         out = Path(m.out_dir)

@@ -7,7 +7,6 @@ Exit codes are an API (``cli.exit_codes.ExitCode``): 0 ok, 2 usage or configurat
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 from typing import Any
 
@@ -279,9 +278,3 @@ def list_runs(args: Any) -> int:
             t.add_row(r.name, "yes" if r.default else "", r.device, r.weights, cat.models[r.model].display_name, note)
     console.print(t)
     return ExitCode.OK
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from cli.main import main
-
-    sys.exit(main(["--batch", *sys.argv[1:]]))

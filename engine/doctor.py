@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.catalog import FAKE_BACKEND_ID, Catalog, RunSpec
+from engine.backends.registry import FAKE_BACKEND_ID
+from engine.catalog import Catalog, RunSpec
 
 #: what the doctor asks each backend to generate
 PROBE_MESSAGES = [{"role": "user", "content": "Quanto é 2 + 2?"}]

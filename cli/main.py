@@ -18,7 +18,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from cli.exit_codes import ExitCode
+from engine.exits import ExitCode
 
 TOOLS = ("grade", "size", "plan", "runs", "doctor", "report", "dataset")
 

@@ -17,9 +17,9 @@ import json
 import sys
 from typing import Any
 
-from cli.exit_codes import ExitCode
 from cli.size import DEFAULT_CTX, console
 from engine.catalog import Catalog, CatalogError, RunSpec, default_catalog_path, load_catalog
+from engine.exits import ExitCode
 from engine.placement import TABLE_HEADER, GpuInfo, Plan, parse_gpus, plan
 from engine.sizing import Estimate, SizingError, estimate, model_arch
 from engine.sizing.estimate import SIZED_QUANTS

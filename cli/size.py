@@ -20,8 +20,8 @@ import re
 import sys
 from typing import Any
 
-from cli.exit_codes import ExitCode
 from engine.catalog import Architecture, Catalog, CatalogError, default_catalog_path, load_catalog
+from engine.exits import ExitCode
 from engine.sizing import (
     GPU_TYPES,
     Estimate,

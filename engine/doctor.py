@@ -192,4 +192,6 @@ def backend_ids(catalog: Catalog) -> list[str]:
 
 def exit_code(checks: list[BackendCheck]) -> int:
     """0 when every installed backend works (missing and skipped ones do not count), 1 otherwise."""
-    return 0 if all(c.status in ("ok", "missing", "skipped") for c in checks) else 1
+    from engine.exits import ExitCode
+
+    return int(ExitCode.OK if all(c.status in ("ok", "missing", "skipped") for c in checks) else ExitCode.ERROR)

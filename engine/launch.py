@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from engine.catalog import Catalog, CatalogError, RunSpec, default_catalog_path, load_catalog
+from engine.exits import ExitCode
 from engine.problems import Problem
 from engine.session import Session, SessionOptions
 
 
 class LaunchError(Exception):
-    def __init__(self, message: str, code: int = 2):
+    def __init__(self, message: str, code: int = ExitCode.USAGE):
         super().__init__(message)
         self.code = code
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.exit_codes import ExitCode
 from cli.grade import add_arguments, run
+from engine.exits import ExitCode
 
 MATHPT = Path(__file__).resolve().parents[1].parent / "shared" / "mathpt"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import cli.plan as plan_cli
-from cli.exit_codes import ExitCode
 from engine.catalog import Architecture, Catalog, ModelSpec, RunSpec
+from engine.exits import ExitCode
 
 ARCHS = {
     "llama3-8b": Architecture("llama", 8_030_261_248, 32, 4096, 32, 8, 128, 14336, 128256, 8192),

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from cli import size
-from cli.exit_codes import ExitCode
 from engine.catalog import Architecture, Catalog, ModelSpec
+from engine.exits import ExitCode
 
 ARCHS = {
     "smollm2-135m": Architecture("llama", 134_515_008, 30, 576, 9, 3, 64, 1536, 49152, 8192, tie_embeddings=True),

@@ -18,6 +18,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from cli.deprecated import add_exclusive
 from engine.exits import ExitCode
 
 TOOLS = ("grade", "size", "plan", "runs", "doctor", "report", "dataset")
@@ -39,7 +40,7 @@ def add_session_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fixed-length", action="store_true", help="decode exactly --max-new-tokens tokens (ignore EOS), as speed benchmarks do")
     p.add_argument("--synthetic", action="store_true", help="build each run's real architecture with random weights (no download; correctness n/a)")
     p.add_argument("--gpus", metavar="auto|none|8x80GiB", default="auto", help="GPUs to place runs on (default: those present)")
-    p.add_argument("--exclusive", action="store_true", help="never place two runs on one GPU at once (runs that do not fit go to later waves)")
+    add_exclusive(p, "never place two runs on one GPU at once (runs that do not fit go to later waves)")
     p.add_argument("--no-quality", action="store_true", help="skip scoring the reference solutions (no ppl/KLD/top-1 against the reference; sessions that only time)")
     p.add_argument("--out", metavar="DIR", help="output folder (default: results/<timestamp>)")
 

@@ -33,14 +33,13 @@ from engine.sizing import (
     model_arch,
     resolve_quant,
 )
+from engine.sizing.runs import DEFAULT_CTX  # context used when neither --ctx nor the catalog's defaults.n_ctx says
 
 #: the schemes ``--all`` sizes for every model: (backend, quant)
 COMMON_SCHEMES: tuple[tuple[str, str], ...] = (
     ("llama.cpp", "q4_k_m"), ("llama.cpp", "q8_0"), ("quanto", "int4"), ("quanto", "int8"),
     ("bitsandbytes", "nf4"), ("bitsandbytes", "int8"), ("transformers", "bf16"),
 )
-#: context used when neither --ctx nor the catalog's defaults.n_ctx says
-DEFAULT_CTX = 4096
 _ARCH_FIELDS = {f.name: f.type for f in dataclasses.fields(Architecture)}
 
 

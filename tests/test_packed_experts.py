@@ -332,7 +332,7 @@ def test_a_session_sizes_a_quantize_experts_run_as_packed(monkeypatch: pytest.Mo
     from engine.placement import GpuInfo
 
     gpus = [GpuInfo(index=i, name="H100", total_gib=80.0, free_gib=80.0) for i in range(8)]
-    monkeypatch.setattr(launch, "_machine_gpus", lambda: (gpus, {}))
+    monkeypatch.setattr(launch, "_machine_gpus", lambda: gpus)
     catalog = load_catalog(ROOT / "models.toml")
     packed = catalog.runs["minimax-text-01/quanto/int8"]
     stock = RunSpec("minimax-text-01/quanto/int8@stock", "minimax-text-01", "quanto", "int8")

@@ -11,6 +11,8 @@ import pytest
 import cli.plan as plan_cli
 from engine.catalog import Architecture, Catalog, ModelSpec, RunSpec
 from engine.exits import ExitCode
+from engine.sizing import estimate
+from engine.sizing.runs import settings_to_estimate
 
 ARCHS = {
     "llama3-8b": Architecture("llama", 8_030_261_248, 32, 4096, 32, 8, 128, 14336, 128256, 8192),
@@ -104,9 +106,9 @@ def test_quantize_experts_setting_reaches_the_estimate() -> None:
     assert packed[1] is not None and stock[1] is not None and bnb[1] is not None
     assert packed[1].weights_gib < 0.55 * stock[1].weights_gib
     assert bnb[1].weights_gib > 800
-    assert plan_cli.settings_to_estimate(MINIMAX_INT8[0]) == {"quantize_experts": True}
-    assert plan_cli.settings_to_estimate(MINIMAX_INT8[1]) == {"quantize_experts": False}
-    assert "quantize_experts" not in plan_cli.settings_to_estimate(MINIMAX_INT8[2])
+    assert settings_to_estimate(MINIMAX_INT8[0]) == {"quantize_experts": True}
+    assert settings_to_estimate(MINIMAX_INT8[1]) == {"quantize_experts": False}
+    assert "quantize_experts" not in settings_to_estimate(MINIMAX_INT8[2])
 
 
 def test_run_settings_reach_the_estimate() -> None:
@@ -120,7 +122,7 @@ def test_run_settings_reach_the_estimate() -> None:
     [(_, a), (_, b), (_, c)] = plan_cli.estimates_for(catalog(runs), runs, argparse.Namespace(ctx=None))
     assert a is not None and a.kv_dtype == "q8_0" and a.kv_cache_gib == 34 / 64 and a.activations_gib > 0.5
     assert b is not None and any(g.scheme == "bnb nf4 b64 +fp32 absmax" for g in b.breakdown)  # no double quant
-    plain = plan_cli.estimate(ARCHS["llama3-8b"], "transformers", "bf16", ctx=4096)
+    plain = estimate(ARCHS["llama3-8b"], "transformers", "bf16", ctx=4096)
     # eager holds heads × 512² scores (15 bytes each with allocator slack): 0.12 GiB more
     assert c is not None and c.activations_gib - plain.activations_gib == pytest.approx(32 * 512**2 * 15 / 2**30)
 

@@ -4,7 +4,8 @@
     quantarena --batch [options]    the same runs headless: results.jsonl + summary.json/.md
     quantarena grade RESULTS.jsonl  re-grade saved answers (--judge RUN: an LLM judge too)
     quantarena dataset coverage DIR usable gold answers per open-ended split (--audit N)
-    quantarena size MODEL --quant Q how much VRAM / how many GPUs
+    quantarena size MODEL --quant Q how much VRAM / how many GPUs (--validate DIR: against measurements)
+    quantarena synth --model M --quant Q  pre-build a synthetic (random-weight) GGUF
     quantarena plan [--gpus 8x80GiB] place runs on GPUs
     quantarena runs                 list the catalog's runs
     quantarena doctor [--json]      which backends work on this machine (a real load + generate each)
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from cli.deprecated import add_exclusive
 from engine.exits import ExitCode
 
-TOOLS = ("grade", "size", "plan", "runs", "doctor", "report", "dataset")
+TOOLS = ("grade", "size", "plan", "runs", "doctor", "report", "dataset", "synth")
 
 
 def add_session_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="quantarena",
         description="Compare quantized LLM engines on MATH-PT: accuracy, speed and memory side by side.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Tools: quantarena {grade,size,plan,runs,doctor,report,dataset} --help.\n"
+        epilog="Tools: quantarena {grade,size,plan,runs,doctor,report,dataset,synth} --help.\n"
         "Exit codes: 0 ok, 2 usage/config error, 3 a run failed to load, 130 interrupted;\n"
         "doctor: 1 when an installed backend does not work.",
     )
@@ -68,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 #: each tool's module: ``add_arguments(parser)`` and ``run(args) -> int`` (imported only when used)
 TOOL_MODULES = {
     "grade": "cli.grade", "size": "cli.size", "plan": "cli.plan", "doctor": "cli.doctor",
-    "report": "cli.report.command", "dataset": "cli.dataset",
+    "report": "cli.report.command", "dataset": "cli.dataset", "synth": "cli.synth",
 }
 
 

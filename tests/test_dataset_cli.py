@@ -33,11 +33,6 @@ def test_bad_dataset_is_one_line_and_exit_2() -> None:
     assert qa("dataset").returncode == 2  # the action is required
 
 
-def test_old_script_still_works() -> None:
-    r = subprocess.run([sys.executable, "scripts/gold_coverage.py", "builtin", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=240)
-    assert r.returncode == 0 and json.loads(r.stdout)["builtin"]["usable"] == 18
-
-
 def test_mathpt_coverage_reaches_the_target(mathpt_dir: Path) -> None:
     cov = json.loads(qa("dataset", "coverage", str(mathpt_dir), "--json").stdout)
     assert cov["ptbr_open_ended"]["usable_pct"] >= 75.0

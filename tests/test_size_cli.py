@@ -142,3 +142,27 @@ def test_bad_input_is_a_usage_error_naming_the_choices(
 def test_missing_models_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rc, _, err = call(["llama3-8b", "--quant", "q8_0", "--models", str(tmp_path / "nope.toml")], capsys, catalog=None)
     assert rc == ExitCode.USAGE and "models file not found" in err
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_validate_reproduces_the_committed_validation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``quantarena size --validate benchmarks/gpu-runs`` recomputes every committed row (folders
+    measured since then add rows)."""
+    from engine.catalog import load_catalog
+
+    committed = json.loads((ROOT / "benchmarks" / "sizing-validation" / "results.json").read_text())
+    rc, out, _ = call(["--validate", str(ROOT / "benchmarks" / "gpu-runs"), "--out", str(tmp_path / "v")], capsys,
+                      load_catalog(ROOT / "models.toml"))
+    assert rc == ExitCode.OK and "runs within ±10% of the measured peak process memory" in out
+    rows = json.loads((tmp_path / "v.json").read_text())
+    assert committed and all(r in rows for r in committed)
+    assert (tmp_path / "v.md").read_text() in out
+
+
+def test_validate_a_folder_without_results_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _, err = call(["--validate", str(tmp_path)], capsys)
+    assert rc == ExitCode.USAGE and err.strip() == f"error: {tmp_path}: no results folder (*/summary.json) in it"
+    rc, _, err = call(["--validate", str(tmp_path / "nope")], capsys)
+    assert rc == ExitCode.USAGE and "not a folder of results folders" in err

@@ -171,8 +171,7 @@ def test_layers_split_over_devices_in_proportion() -> None:
 
 
 _CHILD = r"""
-import json, resource, sys
-sys.path.insert(0, sys.argv[1])
+import json, resource, sys  # argv[1]: the checkout, the cwd (python -c imports its engine)
 from pathlib import Path
 from engine.backends.registry import load_backend_class
 from engine.catalog import Architecture, ModelSpec, RunSpec, WeightSource
@@ -211,7 +210,7 @@ def _peak(ckpt: Path, mode: str, warm: Path) -> dict[str, int]:
 
     arch, small = json.dumps(dataclasses.asdict(BIG)), json.dumps(dataclasses.asdict(SMALL))
     out = subprocess.run([sys.executable, "-c", _CHILD, str(ROOT), str(ckpt), arch, mode, str(warm), small],
-                         capture_output=True, text=True, timeout=300, check=False)
+                         capture_output=True, text=True, timeout=300, check=False, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 

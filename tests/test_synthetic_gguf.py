@@ -377,32 +377,32 @@ softmax_attention_layers = 10
 """
 
 
-def _script(args: list[str], cwd: Path) -> tuple[int, str, str]:
-    import subprocess
-    import sys
+def _script(args: list[str], cwd: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``quantarena synth ARGS`` (formerly scripts/make_synthetic.py) through the CLI's entry point."""
+    from cli.main import main
 
-    script = Path(__file__).resolve().parent.parent / "scripts" / "make_synthetic.py"
-    out = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, cwd=cwd)
-    return out.returncode, out.stdout, out.stderr
+    rc = main(["synth", *args])
+    out, err = capsys.readouterr()
+    return rc, out, err
 
 
-def test_make_synthetic_script(tmp_path: Path) -> None:
+def test_synth_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
     models = tmp_path / "models.toml"
     models.write_text(TINY_TOML)
-    rc, out, _ = _script(["--models", str(models), "--model", "toy", "--quant", "q4_0", "--plan", "--json"], tmp_path)
+    rc, out, _ = _script(["--models", str(models), "--model", "toy", "--quant", "q4_0", "--plan", "--json"], tmp_path, capsys)
     assert rc == 0
     planned = json.loads(out)
     assert planned["planned_bytes"] == plan_gguf(TINY_QWEN2, "q4_0").total_bytes and "path" not in planned
-    rc, out, _ = _script(["--models", str(models), "--model", "toy", "--quant", "q4_0", "--out", str(tmp_path / "o"), "--json"], tmp_path)
+    rc, out, _ = _script(["--models", str(models), "--model", "toy", "--quant", "q4_0", "--out", str(tmp_path / "o"), "--json"], tmp_path, capsys)
     assert rc == 0
     first = json.loads(out)
     assert Path(first["path"]).stat().st_size == first["bytes"] == planned["planned_bytes"]
     assert first["reused"] is False and first["seconds"] >= 0
-    rc, out, _ = _script(["--models", str(models), "--model", "toy", "--quant", "q4_0", "--out", str(tmp_path / "o"), "--json"], tmp_path)
+    rc, out, _ = _script(["--models", str(models), "--model", "toy", "--quant", "q4_0", "--out", str(tmp_path / "o"), "--json"], tmp_path, capsys)
     assert json.loads(out)["reused"] is True
-    rc, _, err = _script(["--models", str(models), "--model", "big-moe", "--quant", "q4_0"], tmp_path)
+    rc, _, err = _script(["--models", str(models), "--model", "big-moe", "--quant", "q4_0"], tmp_path, capsys)
     assert rc == 3 and "MiniMax" in err
-    rc, _, err = _script(["--models", str(models), "--model", "nope", "--quant", "q4_0"], tmp_path)
+    rc, _, err = _script(["--models", str(models), "--model", "nope", "--quant", "q4_0"], tmp_path, capsys)
     assert rc == 2 and "toy" in err

@@ -49,7 +49,7 @@ from tui.screens.dashboard import Dashboard
 
 #: answer text is drawn at most this often (Hz); QUANTARENA_TUI_HZ overrides it. On a small
 #: machine every redraw takes CPU from the runs being measured (llama.cpp uses every core), so it
-#: draws half as often there: scripts/bench_tui.py measured the cost (benchmarks/tui_overhead.json).
+#: draws half as often there: benchmarks/tui-overhead/bench.py measured the cost (benchmarks/tui-overhead/results.json).
 DEFAULT_REFRESH_HZ = 20.0 if (os.cpu_count() or 1) > 4 else 10.0
 
 #: after quitting, how long to wait for a session that is still stopping

@@ -440,7 +440,7 @@ def missing_lines(cells: list[Cell]) -> list[str]:
     if not miss:
         return ["Every cell of the grid has a measurement."]
     out = [f"{len(miss)} of {len(cells)} cells have no committed measurement. Each is measured on the lent GPU "
-           "(`source scripts/gpu_setup.sh` first) by `quantarena --batch --synthetic --runs RUN --dataset MATHPT "
+           "(`source scripts/gpu/setup.sh` first) by `quantarena --batch --synthetic --runs RUN --dataset MATHPT "
            "--split ptbr_multiple_choice --limit 5 --max-new-tokens 256 --out benchmarks/gpu-runs/NAME`; the next "
            f"`{COMMAND}` picks the folder up. A projection borrows the % of roofline the same engine and quantization "
            "reached on another model (larger matrices may reach more or less of it): a rough guide, not a figure.", "",

@@ -5,7 +5,7 @@ quantization, answering one prompt alone and a batch of three, with ``graphs`` o
 one JSON line per variant: whether the tokens match, the graph state the backend recorded, and
 the decode tok/s of each (small model: only the match matters here). Run on the lent GPU machine:
 
-    source scripts/gpu_setup.sh && python3 scripts/gpu/graphs_check.py
+    source scripts/gpu/setup.sh && python3 scripts/gpu/graphs_check.py
 """
 
 from __future__ import annotations

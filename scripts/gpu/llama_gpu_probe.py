@@ -6,7 +6,7 @@ CUDA build of llama-cpp-python 0.3.36 segfaulted while loading any GGUF, while
 between those two paths and runs in its own ``python3 -X faulthandler`` process, so a segfault only
 ends that variant; the exit code and the tail of its output say what happened.
 
-    python3 scripts/llama_gpu_probe.py [--gguf FILE] [--json OUT]
+    python3 scripts/gpu/llama_gpu_probe.py [--gguf FILE] [--json OUT]
 
 Without --gguf it writes a tiny synthetic GGUF (2 layers) with engine.synthetic_gguf.
 """
@@ -22,8 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
 LOW_LEVEL = r"""
 import ctypes, sys, llama_cpp as L

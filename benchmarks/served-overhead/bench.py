@@ -21,7 +21,7 @@ prompt), the llama.cpp backend llama.cpp's built-in chatml (no system prompt): 2
 tokens for B and C. llama-cpp-python also reuses the KV cache of the previous prompt's common
 prefix, so its TTFT is not a cold prefill; decode speed and ITL are comparable across arms.
 
-    python scripts/bench_served_overhead.py [--limit 8] [--tokens 64] [--rounds 3]
+    python benchmarks/served-overhead/bench.py [--limit 8] [--tokens 64] [--rounds 3]
 
 On a shared machine, bursts of other work stall single answers (an answer at 2 tok/s among answers
 at 130): the medians over many short answers, and the median ITL p50 (the typical gap between two
@@ -46,9 +46,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-OUT = ROOT / "benchmarks" / "served-overhead"
+ROOT = Path(__file__).resolve().parents[2]
+OUT = Path(__file__).resolve().parent
 ALIAS = "smollm2-135m-q4_1"
 METRICS = ("decode_tok_s", "ttft_s", "e2e_tok_s", "itl_p50_ms", "itl_p99_ms", "tokens_in", "tokens_out")
 

@@ -1,8 +1,8 @@
 """What watching costs: the TUI against ``--batch`` on the same runs, and how fast the TUI answers keys.
 
-    python scripts/bench_tui.py                       # writes benchmarks/tui_overhead.json
-    python scripts/bench_tui.py --reps 5 --limit 4 --max-new-tokens 128
-    python scripts/bench_tui.py --screenshot docs/tui.svg   # a real session's screenshot (160×48)
+    python benchmarks/tui-overhead/bench.py                       # writes benchmarks/tui-overhead/results.json
+    python benchmarks/tui-overhead/bench.py --reps 5 --limit 4 --max-new-tokens 128
+    python benchmarks/tui-overhead/bench.py --screenshot docs/tui.svg   # a real session's screenshot (160×48)
 
 1. **Overhead.** The same session (llama.cpp on the embedded SmolLM2-135M Q4_1, builtin problems,
    greedy, fixed-length decode so every answer has the same token count) is run ``--reps`` times
@@ -42,9 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
 RUN = "smollm2-135m/llama.cpp/q4_1"
 
@@ -401,7 +399,7 @@ def main() -> int:
     p.add_argument("--press-gap", type=float, default=0.25, help="seconds between key presses")
     p.add_argument("--stream-tokens", type=int, default=1024, help="answer length while pressing keys")
     p.add_argument("--timeout", type=float, default=600)
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "tui_overhead.json"))
+    p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results.json"))
     p.add_argument("--skip-overhead", action="store_true")
     p.add_argument("--skip-responsiveness", action="store_true")
     p.add_argument("--screenshot", metavar="SVG", help="only make a real screenshot (and -leaderboard/-problem ones)")

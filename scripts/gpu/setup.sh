@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Source at the start of every command on the lent GPU machine (after scripts/gpu_prepare.sh here):
-#     source scripts/gpu_setup.sh            # installs the carried wheels, sets the environment
-#     source scripts/gpu_setup.sh llama      # ...and builds llama-cpp-python with CUDA for this GPU
+# Source at the start of every command on the lent GPU machine (after scripts/gpu/prepare.sh here):
+#     source scripts/gpu/setup.sh            # installs the carried wheels, sets the environment
+#     source scripts/gpu/setup.sh llama      # ...and builds llama-cpp-python with CUDA for this GPU
 # The CUDA build targets the GPU's own architecture only (nvidia-smi's compute_cap: 90 on H100/H200),
 # takes ~5-6 min on 16 cores, and is cached in /root/llama-cuda while the machine stays warm. A build
 # brought back earlier can be carried in .gpu/llama-cuda.tar.gz to skip it.

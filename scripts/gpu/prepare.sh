@@ -5,8 +5,8 @@
 #   .gpu/llama_cpp_python-<v>-slim.tar.gz  llama-cpp-python's sdist without git pack, vocab models and docs
 #                                       (76 MB -> ~12 MB) so it fits the 64 MiB transfer limit
 #   .gpu/cache/                         quantarena's cache seed: the synthetic tokenizer vocabulary
-# Then every GPU command starts with:  source scripts/gpu_setup.sh [llama]
-# Usage: scripts/gpu_prepare.sh [extra wheel names...]
+# Then every GPU command starts with:  source scripts/gpu/setup.sh [llama]
+# Usage: scripts/gpu/prepare.sh [extra wheel names...]
 set -euo pipefail
 root=$(git rev-parse --show-toplevel)
 cd "$root"
@@ -39,4 +39,4 @@ fi
 # seed the synthetic tokenizer vocabulary (read from the embedded GGUF, which does not travel)
 QUANTARENA_CACHE="$root/.gpu/cache" python3 -c 'from engine.synthetic_vocab import reference_vocab; reference_vocab()' || true
 du -sh .gpu
-echo "staged .gpu/; start each GPU command with: source scripts/gpu_setup.sh llama   (carry: [\".gpu\"])"
+echo "staged .gpu/; start each GPU command with: source scripts/gpu/setup.sh llama   (carry: [\".gpu\"])"

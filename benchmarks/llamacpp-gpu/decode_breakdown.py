@@ -16,7 +16,7 @@ Each: one warm-up answer, then ``--reps`` fixed-length answers of ``--tokens`` t
 Portuguese prompt. Reports median decode tok/s = (n−1)/(t_last − t_first) and ms/token, and the
 roofline % (``engine.sizing.roofline``) for the GPU found by NVML. Writes JSON to ``--out``.
 
-    python scripts/llama_decode_breakdown.py --model llama3-8b --quant q4_0 [--variants host,backend,nographs,decode]
+    python benchmarks/llamacpp-gpu/decode_breakdown.py --model llama3-8b --quant q4_0 [--variants host,backend,nographs,decode]
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
 PROMPT = [{"role": "user", "content": (
     "Resolva o problema e explique cada passo. Numa turma de 30 alunos, 18 estudam francês, 15 estudam "

@@ -1,6 +1,6 @@
 """Time ``quantarena grade`` end to end on 1,000 realistic responses to real MATH-PT problems.
 
-    python scripts/bench_grade.py [DATASET_DIR] [--n 1000] [--seed 0] [--out benchmarks/grade_speed.json]
+    python benchmarks/grade-speed/bench.py [DATASET_DIR] [--n 1000] [--seed 0] [--out benchmarks/grade-speed/results.json]
 
 The responses are synthetic but shaped like real ones: multiple choice with a boxed letter
 (``\\boxed{D}``, ``\\boxed{\\text{(d)}}``), a boxed option value (``\\boxed{12 cm}``), an unboxed
@@ -19,19 +19,18 @@ import json
 import os
 import platform
 import random
-import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from cli.grade import run
+from engine.dataset import load_problems
+from engine.grading import GRADER_VERSION, gold_answer
+from engine.problems import Problem
 
-from cli.grade import run  # noqa: E402
-from engine.dataset import load_problems  # noqa: E402
-from engine.grading import GRADER_VERSION, gold_answer  # noqa: E402
-from engine.problems import Problem  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
+
 
 SYMBOLIC_REASONS = {
     "symbolically equivalent", "not equivalent", "the answer cannot be read as mathematics",
@@ -103,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("dataset", nargs="?", default=str(ROOT.parent / "shared" / "mathpt"))
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "grade_speed.json"))
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results.json"))
     args = ap.parse_args(argv)
     lines, styles = build(args.dataset, args.n, args.seed)
     load0 = os.getloadavg()[0]  # other work on the box slows the timing down; recorded with it

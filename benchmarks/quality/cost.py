@@ -6,7 +6,7 @@ problem through the run's process; ``quality.score_s``: inside the backend) besi
 answering (sum of the answers' submit -> last token latencies), and the total scoring time as a
 share of the session's wall time (``wall_s``). Writes ``cost.json`` next to the summary.
 
-    python scripts/quality_cost.py benchmarks/quality/default-batch
+    python benchmarks/quality/cost.py benchmarks/quality/default-batch
 """
 
 from __future__ import annotations

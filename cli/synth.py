@@ -1,8 +1,8 @@
-#!/usr/bin/env python3
-"""Pre-build a synthetic (random-weight) GGUF for a catalog model, e.g. on the lent GPU machine.
+"""``quantarena synth``: pre-build a synthetic (random-weight) GGUF for a catalog model, e.g. on
+the lent GPU machine before a ``--synthetic`` session.
 
-    python scripts/make_synthetic.py --model llama3-8b --quant q4_0 --out /tmp/synth
-    python scripts/make_synthetic.py --model qwen2.5-72b --quant q4_0 --plan   # size only
+    quantarena synth --model llama3-8b --quant q4_0 --out /tmp/synth
+    quantarena synth --model qwen2.5-72b --quant q4_0 --plan   # size only
 
 Prints the file's path, size and the seconds the write took (or that a complete cached file was
 reused). ``--plan`` only computes the exact size, writing nothing. ``--json`` prints one JSON
@@ -17,34 +17,39 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from engine.backends.base import BackendError  # noqa: E402
-from engine.catalog import CatalogError, default_catalog_path, load_catalog  # noqa: E402
-from engine.synthetic_gguf import QUANTS, gguf_destination, is_complete, plan_gguf, synthetic_gguf  # noqa: E402
+from engine.exits import ExitCode
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", required=True, help="model name in the catalog (models.toml)")
-    ap.add_argument("--quant", required=True, choices=sorted(QUANTS))
-    ap.add_argument("--out", type=Path, default=None, help="directory (or .gguf path); default: the cache")
-    ap.add_argument("--models", type=Path, default=None, help="catalog file (default: ./models.toml)")
-    ap.add_argument("--n-ctx", type=int, default=None, help="context length stored in the file")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--plan", action="store_true", help="print the planned size only; write nothing")
-    ap.add_argument("--json", action="store_true", help="print one JSON object")
-    args = ap.parse_args(argv)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``synth``'s arguments to ``parser``."""
+    from engine.synthetic_gguf import QUANTS
+
+    parser.description = __doc__.splitlines()[0] if __doc__ else None
+    parser.add_argument("--model", required=True, help="model name in the catalog (models.toml)")
+    parser.add_argument("--quant", required=True, choices=sorted(QUANTS))
+    parser.add_argument("--out", type=Path, default=None, help="directory (or .gguf path); default: the cache")
+    parser.add_argument("--models", type=Path, default=None, help="catalog file (default: ./models.toml)")
+    parser.add_argument("--n-ctx", type=int, default=None, help="context length stored in the file")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--plan", action="store_true", help="print the planned size only; write nothing")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``quantarena synth``."""
+    from engine.backends.base import BackendError
+    from engine.catalog import CatalogError, default_catalog_path, load_catalog
+    from engine.synthetic_gguf import gguf_destination, is_complete, plan_gguf, synthetic_gguf
 
     try:
         catalog = load_catalog(args.models or default_catalog_path())
     except CatalogError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     spec = catalog.models.get(args.model)
     if spec is None:
         print(f"error: unknown model {args.model!r} (models: {', '.join(catalog.models)})", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     try:
         plan = plan_gguf(spec.arch, args.quant, n_ctx=args.n_ctx)
         report: dict[str, object] = {
@@ -67,14 +72,10 @@ def main(argv: list[str] | None = None) -> int:
             }
     except BackendError as e:  # UnsupportedError included
         print(f"error: {e}", file=sys.stderr)
-        return 3
+        return ExitCode.RUN_FAILED
     if args.json:
         print(json.dumps(report))
     else:
         for key, val in report.items():
             print(f"{key}: {val}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return ExitCode.OK

@@ -4,7 +4,7 @@ Loads one GGUF twice (``backend_sampling`` off, then on) on the run's device and
 greedy tokens of a few Portuguese prompts: each alone, fixed-length, and all together as parallel
 sequences. Prints one JSON line; exit 1 when any token differs.
 
-    python scripts/llama_backend_sampling_check.py [--model llama3-8b --quant q4_0 --weights synthetic --device cuda:0]
+    python scripts/gpu/llama_backend_sampling_check.py [--model llama3-8b --quant q4_0 --weights synthetic --device cuda:0]
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
 PROMPTS = ["Quanto é 12 + 30?", "Olá", "Resolva 3x + 5 = 20 e explique cada passo.", "Qual é a área de um círculo de raio 2?"]
 

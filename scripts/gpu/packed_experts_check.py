@@ -6,7 +6,7 @@ attention) with random weights through the quanto backend with ``quantize_expert
 fixed-length answers, and compares the measured memory with ``quantarena size``'s estimate for
 the same truncated architecture. Prints one JSON object (``--out`` also writes it).
 
-    python scripts/packed_experts_gpu_check.py [--layers 8] [--tokens 64]
+    python scripts/gpu/packed_experts_check.py [--layers 8] [--tokens 64]
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def main() -> int:

@@ -6,7 +6,7 @@ all those ids. The KLD of every position is then computed with the first k ids o
 (``engine.quality.position_kld``: the top k plus the rest as one bucket) and with all of them
 (llama-perplexity's full sum), for several k. Writes ``benchmarks/quality/topk_check.json``.
 
-    python scripts/quality_topk_check.py [--problems 4] [--runs smollm2-135m/quanto/int8,smollm2-135m/quanto/int4]
+    python benchmarks/quality/topk_check.py [--problems 4] [--runs smollm2-135m/quanto/int8,smollm2-135m/quanto/int4]
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from engine.backends.base import ScoreRequest
+from engine.backends.registry import load_backend_class
+from engine.builtin import builtin_problems
+from engine.catalog import load_catalog
+from engine.prompts import build_messages
+from engine.quality import position_kld
 
-from engine.backends.base import ScoreRequest  # noqa: E402
-from engine.backends.registry import load_backend_class  # noqa: E402
-from engine.builtin import builtin_problems  # noqa: E402
-from engine.catalog import load_catalog  # noqa: E402
-from engine.prompts import build_messages  # noqa: E402
-from engine.quality import position_kld  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
+
 
 KS = (64, 256, 1024, 4096)
 
@@ -55,7 +55,7 @@ def main() -> int:
         "what": "mean KLD over every position of the built-in solutions: top-k of the reference + one bucket, against all ids",
         "reference": args.reference, "problems": [p.id for p in problems], "vocab": vocab,
         "positions": sum(r.n for r in refs), "machine": platform.processor() or platform.machine(),
-        "date": time.strftime("%Y-%m-%d"), "command": "python scripts/quality_topk_check.py", "runs": {},
+        "date": time.strftime("%Y-%m-%d"), "command": "python benchmarks/quality/topk_check.py", "runs": {},
     }
     for name in args.runs.split(","):
         b = backend(name)

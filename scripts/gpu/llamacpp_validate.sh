@@ -17,7 +17,7 @@ runs='llama3-8b/llama.cpp/q4_0,llama3-8b/llama.cpp/q8_0,mistral-7b/llama.cpp/q4_
 timeout 200 python3 -m cli.main --batch --synthetic --runs "$runs" --dataset .gpu/mathpt --split ptbr_multiple_choice \
     --limit 5 --max-new-tokens 256 --out "$R/batch" 2>&1 | tail -12
 if [ "${OVERHEAD:-0}" = 1 ]; then
-  python3 scripts/bench_overhead_llamacpp.py --run llama3-8b/llama.cpp/q4_0 --synthetic --reps 5 --tokens 128 \
+  python3 benchmarks/overhead-llamacpp/bench.py --run llama3-8b/llama.cpp/q4_0 --synthetic --reps 5 --tokens 128 \
       --out "$R/overhead_llamacpp_gpu.json" 2>&1 | tail -3
 fi
 nvidia-smi > "$R/nvidia-smi.txt"

@@ -11,12 +11,12 @@ The same loaded model, settings and prompt decode a fixed number of tokens
 
 decode tok/s = (n - 1) / (t_last - t_first) (optimum-benchmark's decode throughput); end-to-end
 tok/s = n / (t_end - t_start). Overhead % = (baseline - harness) / baseline * 100, from the
-medians; the project's target is < 5 %. Results are merged into ``benchmarks/overhead_torch.json``
+medians; the project's target is < 5 %. Results are merged into ``benchmarks/overhead-torch/results.json``
 under the key ``<backend>/<quant>/<device>[/synthetic]``.
 
-    python scripts/bench_overhead_torch.py --backend transformers --quant fp32 --device cpu
-    python scripts/bench_overhead_torch.py --backend quanto --quant int8 --device cpu
-    python scripts/bench_overhead_torch.py --backend transformers --quant bf16 --device cuda --synthetic --model llama3-8b
+    python benchmarks/overhead-torch/bench.py --backend transformers --quant fp32 --device cpu
+    python benchmarks/overhead-torch/bench.py --backend quanto --quant int8 --device cpu
+    python benchmarks/overhead-torch/bench.py --backend transformers --quant bf16 --device cuda --synthetic --model llama3-8b
 """
 
 from __future__ import annotations
@@ -26,19 +26,17 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from engine.backends.base import GenerationRequest
+from engine.backends.registry import load_backend_class
+from engine.catalog import RunSpec, load_catalog
+from engine.environment import cpu_model
 
-from engine.backends.base import GenerationRequest  # noqa: E402
-from engine.backends.registry import load_backend_class  # noqa: E402
-from engine.catalog import RunSpec, load_catalog  # noqa: E402
-from engine.environment import cpu_model  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
+
 
 PROMPT = [{
     "role": "user",
@@ -84,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default 2 on cpu)")
     ap.add_argument("--settings", default="{}", help="run settings as JSON, e.g. '{\"cache\": \"static\"}'")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "overhead_torch.json"))
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results.json"))
     args = ap.parse_args(argv)
 
     import torch
@@ -205,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     doc["about"] = (
         "Harness overhead of the PyTorch backends: decode tok/s through backend.generate (as the engine "
         "consumes it) vs model.generate on the same model, settings and prompt. Produced by "
-        "scripts/bench_overhead_torch.py; positive overhead = the harness is slower."
+        "benchmarks/overhead-torch/bench.py; positive overhead = the harness is slower."
     )
     doc.setdefault("results", {})[key] = entry
     out.write_text(json.dumps(doc, indent=2) + "\n")

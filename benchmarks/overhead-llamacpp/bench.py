@@ -8,9 +8,9 @@ B: a minimal llama-cpp-python loop in this process — ``llama_decode`` + greedy
 Same GGUF, same rendered prompt, same n_ctx/n_batch/threads, greedy, fixed-length decode
 (``--tokens`` new tokens, EOS ignored). One warm-up each, then ``--reps`` repetitions, in blocks A, B, A, B
 (``--rounds``) so drift hits both. Reports median and mean ± sd of decode tok/s = (n−1)/(t_last − t_first)
-and the overhead = 1 − median(A)/median(B). Writes ``benchmarks/overhead_llamacpp.json``.
+and the overhead = 1 − median(A)/median(B). Writes ``benchmarks/overhead-llamacpp/results.json``.
 
-    python scripts/bench_overhead_llamacpp.py [--run smollm2-135m/llama.cpp/q4_1] [--reps 7] [--tokens 128]
+    python benchmarks/overhead-llamacpp/bench.py [--run smollm2-135m/llama.cpp/q4_1] [--reps 7] [--tokens 128]
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def minimal_loop(gguf: str, prompt_ids: list[int], n_new: int, n_ctx: int, n_threads: int, n_gpu_layers: int) -> tuple[float, object]:
@@ -77,7 +76,7 @@ def main() -> int:
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=2, help="A-block then B-block, repeated (drift hits both)")
     ap.add_argument("--synthetic", action="store_true")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "overhead_llamacpp.json"))
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results.json"))
     args = ap.parse_args()
 
     from engine.backends.llamacpp import LlamaCppBackend

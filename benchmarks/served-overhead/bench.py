@@ -6,7 +6,7 @@ fixed-length decode (``--tokens`` new tokens, end-of-sequence banned), the same 
 A  ``llama.cpp``: quantarena's llama.cpp backend (llama.cpp's C API, one ``llama_decode`` per token)
    in its run process — a local run as ``quantarena --batch`` runs it.
 C  ``openai``: quantarena's openai backend against llama-cpp-python's own server
-   (``tests/llama_server.py`` → ``llama_cpp.server``: uvicorn, FastAPI, ``llama_cpp.Llama``),
+   (``tests/fakes/llama_server.py`` → ``llama_cpp.server``: uvicorn, FastAPI, ``llama_cpp.Llama``),
    started here on 127.0.0.1 — the served path, timed by the same engine code per SSE chunk.
 B  ``Llama in-process``: ``llama_cpp.Llama.create_chat_completion(stream=True)`` in this process,
    what that server runs inside, without HTTP; chunks timestamped as the engine does.
@@ -63,7 +63,7 @@ def _free_port() -> int:
 def start_server(gguf: Path, threads: int, n_ctx: int, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "llama_server.py"), "--model", str(gguf), "--model_alias", ALIAS,
+        [sys.executable, str(ROOT / "tests" / "fakes" / "llama_server.py"), "--model", str(gguf), "--model_alias", ALIAS,
          "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads),
          "--n_threads_batch", str(threads), "--interrupt_requests", "False", "--verbose", "False"],
         stdout=log.open("wb"), stderr=subprocess.STDOUT,
@@ -104,7 +104,7 @@ def in_process_arm(gguf: Path, threads: int, n_ctx: int, problems: list[Any], to
 
     from engine.metrics import generation_metrics
     from engine.prompts import build_messages
-    from tests.llama_server import _no_extra_buffer_types
+    from tests.fakes.llama_server import _no_extra_buffer_types
 
     _no_extra_buffer_types()  # as the server runs it
     llm = llama_cpp.Llama(model_path=str(gguf), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False)

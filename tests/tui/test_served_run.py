@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.exits import ExitCode
-from tests.openai_stub import StubServer
+from tests.fakes.openai_stub import StubServer
 from tests.tui.conftest import run, run_toml, wait_for
 from tui.app import make_app
 

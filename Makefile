@@ -11,7 +11,7 @@ fast:  ## everything but the real-backend tests
 	python -m pytest -q -m "not slow"
 
 lint:
-	ruff check engine tui cli tests scripts
+	ruff check engine tui cli tests scripts benchmarks
 
 types:
 	mypy  # engine, cli, tui (pyproject [tool.mypy])

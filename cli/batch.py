@@ -1,13 +1,12 @@
 """``quantarena --batch``: the headless front end. A rich progress bar on stderr, files in --out.
 
-Exit codes are an API (``cli.exit_codes.ExitCode``): 0 ok, 2 usage or configuration error,
+Exit codes are an API (``engine.exits.ExitCode``): 0 ok, 2 usage or configuration error,
 3 a run failed to load or crashed, 130 interrupted (results so far kept, summary written).
 """
 
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 from typing import Any
 
@@ -15,8 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.exit_codes import ExitCode
 from engine import events as ev
+from engine.exits import FAILED_STATUSES, JUDGE_DONE, ExitCode, summary_exit_code
 from engine.launch import LaunchError, LaunchRequest, prepare
 from engine.results import quality_cells
 
@@ -209,9 +208,10 @@ def run_batch(args: Any) -> int:
         console.print(qt)
     out = prepared.options.out_dir
     console.print(f"results: {out / 'results.jsonl'}\nsummary: {out / 'summary.json'}, {out / 'summary.md'}", highlight=False)
-    if interrupted or summary.get("interrupted"):
-        return ExitCode.INTERRUPTED
-    bad = [r for r in summary["runs"] if r["status"] in ("failed", "oom")]
+    code = summary_exit_code(summary, interrupted=interrupted)
+    if code == ExitCode.INTERRUPTED:
+        return code
+    bad = [r for r in summary["runs"] if r["status"] in FAILED_STATUSES]
     unsupported = [r for r in summary["runs"] if r["status"] == "unsupported"]
     for r in unsupported:
         console.print(f"[yellow]unsupported:[/] {r['run']}: {r.get('reason')}", highlight=False)
@@ -222,10 +222,9 @@ def run_batch(args: Any) -> int:
                 console.print(f"quality: {r['run']}: {why}", highlight=False, markup=False)
     for r in bad:
         _err(console, f"{r['run']}: {r['status']}: {r.get('reason')}")
-    if judge_block and judge_block.get("status") not in ("ok", "skipped"):
+    if judge_block and judge_block.get("status") not in JUDGE_DONE:
         _err(console, f"judge {judge_block['judge_run']}: {judge_block['status']}: {judge_block.get('reason')} (the grader's verdicts stand)")
-        return ExitCode.RUN_FAILED
-    return ExitCode.RUN_FAILED if bad else ExitCode.OK
+    return code
 
 
 def extra_buffers_note(run: Any, gpus_present: bool) -> str:
@@ -281,9 +280,3 @@ def list_runs(args: Any) -> int:
             t.add_row(r.name, "yes" if r.default else "", r.device, r.weights, cat.models[r.model].display_name, note)
     console.print(t)
     return ExitCode.OK
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from cli.main import main
-
-    sys.exit(main(["--batch", *sys.argv[1:]]))

@@ -22,8 +22,8 @@ import sys
 import textwrap
 from typing import Any, TextIO
 
-from cli.exit_codes import ExitCode
 from engine.dataset import DatasetError, load_problems
+from engine.exits import ExitCode
 from engine.grading.gold import USABLE, GoldAnswer, gold_answer
 from engine.problems import Problem
 

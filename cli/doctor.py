@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from cli.exit_codes import ExitCode
+from engine.exits import ExitCode
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

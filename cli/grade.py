@@ -16,7 +16,7 @@ the judge fails).
 
 A line that is not JSON, has no ``problem_id`` (or no string ``response``), or names a problem the
 dataset does not hold is reported on stderr as ``FILE:LINE: reason``, counted, and left out of the
-output; the other lines are graded. Exit codes (cli.exit_codes): 0 when the file was graded (even
+output; the other lines are graded. Exit codes (engine.exits): 0 when the file was graded (even
 with skipped lines, which the summary counts), 2 for a bad dataset, a missing responses file, an
 unknown judge run or when no line at all could be graded, 3 when the judge run failed to load or
 crashed (the grader's verdicts are written all the same), 1 for an unexpected error.
@@ -31,9 +31,9 @@ import warnings
 from pathlib import Path
 from typing import Any, TextIO
 
-from cli.exit_codes import ExitCode
 from engine.accuracy import accuracy_table, format_pct
 from engine.dataset import DatasetError, load_problems
+from engine.exits import ExitCode
 from engine.grading import Grader
 from engine.problems import Problem
 

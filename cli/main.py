@@ -4,7 +4,8 @@
     quantarena --batch [options]    the same runs headless: results.jsonl + summary.json/.md
     quantarena grade RESULTS.jsonl  re-grade saved answers (--judge RUN: an LLM judge too)
     quantarena dataset coverage DIR usable gold answers per open-ended split (--audit N)
-    quantarena size MODEL --quant Q how much VRAM / how many GPUs
+    quantarena size MODEL --quant Q how much VRAM / how many GPUs (--validate DIR: against measurements)
+    quantarena synth --model M --quant Q  pre-build a synthetic (random-weight) GGUF
     quantarena plan [--gpus 8x80GiB] place runs on GPUs
     quantarena runs                 list the catalog's runs
     quantarena doctor [--json]      which backends work on this machine (a real load + generate each)
@@ -18,9 +19,10 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from cli.exit_codes import ExitCode
+from cli.deprecated import add_exclusive
+from engine.exits import ExitCode
 
-TOOLS = ("grade", "size", "plan", "runs", "doctor", "report", "dataset")
+TOOLS = ("grade", "size", "plan", "runs", "doctor", "report", "dataset", "synth")
 
 
 def add_session_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,7 +41,7 @@ def add_session_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fixed-length", action="store_true", help="decode exactly --max-new-tokens tokens (ignore EOS), as speed benchmarks do")
     p.add_argument("--synthetic", action="store_true", help="build each run's real architecture with random weights (no download; correctness n/a)")
     p.add_argument("--gpus", metavar="auto|none|8x80GiB", default="auto", help="GPUs to place runs on (default: those present)")
-    p.add_argument("--exclusive", action="store_true", help="never place two runs on one GPU at once (runs that do not fit go to later waves)")
+    add_exclusive(p, "never place two runs on one GPU at once (runs that do not fit go to later waves)")
     p.add_argument("--no-quality", action="store_true", help="skip scoring the reference solutions (no ppl/KLD/top-1 against the reference; sessions that only time)")
     p.add_argument("--out", metavar="DIR", help="output folder (default: results/<timestamp>)")
     p.add_argument("--executor", choices=("local", "ray"), default="local",
@@ -52,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="quantarena",
         description="Compare quantized LLM engines on MATH-PT: accuracy, speed and memory side by side.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Tools: quantarena {grade,size,plan,runs,doctor,report,dataset} --help.\n"
+        epilog="Tools: quantarena {grade,size,plan,runs,doctor,report,dataset,synth} --help.\n"
         "Exit codes: 0 ok, 2 usage/config error, 3 a run failed to load, 130 interrupted;\n"
         "doctor: 1 when an installed backend does not work.",
     )
@@ -70,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 #: each tool's module: ``add_arguments(parser)`` and ``run(args) -> int`` (imported only when used)
 TOOL_MODULES = {
     "grade": "cli.grade", "size": "cli.size", "plan": "cli.plan", "doctor": "cli.doctor",
-    "report": "cli.report.command", "dataset": "cli.dataset",
+    "report": "cli.report.command", "dataset": "cli.dataset", "synth": "cli.synth",
 }
 
 

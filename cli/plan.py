@@ -17,12 +17,14 @@ import json
 import sys
 from typing import Any
 
-from cli.exit_codes import ExitCode
-from cli.size import DEFAULT_CTX, console
+from cli.deprecated import add_exclusive
+from cli.size import console
 from engine.catalog import Catalog, CatalogError, RunSpec, default_catalog_path, load_catalog
+from engine.exits import ExitCode
 from engine.placement import TABLE_HEADER, GpuInfo, Plan, parse_gpus, plan
-from engine.sizing import Estimate, SizingError, estimate, model_arch
-from engine.sizing.estimate import SIZED_QUANTS
+from engine.sizing import Estimate, SizingError
+from engine.sizing import runs as sizing_runs
+from engine.sizing.runs import DEFAULT_CTX
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,80 +37,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         f"the catalog's defaults.n_ctx, or {DEFAULT_CTX})")
     parser.add_argument("--concurrency", type=int, default=1, metavar="N",
                         help="size each run for N sequences at once (the KV caches of --batch --concurrency N)")
-    parser.add_argument("--no-sharing", action="store_true", help="never put two runs on one GPU in a wave")
+    add_exclusive(parser, "never place two runs on one GPU at once (as --batch --exclusive)")
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
 def detect_gpus(nvml: Any = None) -> tuple[list[GpuInfo], str | None]:
-    """The GPUs this process can use, by CUDA ordinal, with total and free GiB (NVML through
-    :class:`engine.gpu.NvmlSource`, which honours ``CUDA_VISIBLE_DEVICES``); ``([], reason)``
-    when there are none. ``nvml`` replaces pynvml (tests)."""
-    from engine.gpu import NvmlSource  # imports pynvml lazily
+    """The GPUs this process can use, by CUDA ordinal (:func:`engine.gpu.visible_gpus`, the reader
+    ``--batch`` uses too); ``([], reason)`` when there are none. ``nvml`` replaces pynvml (tests)."""
+    from engine.gpu import visible_gpus  # imports pynvml lazily
 
-    src = NvmlSource(nvml)
-    if not src.available:
-        return [], src.error or "NVML unavailable"
-    out = []
-    for r in src.read():
-        if r.cuda is None or r.mem_total_mib is None:
-            continue  # hidden by CUDA_VISIBLE_DEVICES
-        label = r.name if r.cuda == r.index else f"{r.name} (gpu:{r.index})"
-        free = None if r.mem_used_mib is None else (r.mem_total_mib - r.mem_used_mib) / 1024
-        out.append(GpuInfo(r.cuda, label, r.mem_total_mib / 1024, free))
-    out.sort(key=lambda g: g.index)
-    return out, None if out else "NVML reports no usable GPU"
-
-
-def _ctx(args: argparse.Namespace, catalog: Catalog, run: RunSpec, limit: int) -> int:
-    if args.ctx is not None:
-        if args.ctx > limit:
-            raise SizingError(f"--ctx {args.ctx} exceeds {run.model}'s context_length {limit} (run {run.name})")
-        return int(args.ctx)
-    for key in ("n_ctx", "ctx"):
-        val = run.settings.get(key)
-        if isinstance(val, int) and not isinstance(val, bool) and val > 0:
-            return min(val, limit)
-    return min(int(catalog.defaults.get("n_ctx", DEFAULT_CTX)), limit)
-
-
-def settings_to_estimate(run: RunSpec) -> dict[str, Any]:
-    """The run settings that change its memory, as :func:`engine.sizing.estimate` arguments.
-
-    llama.cpp: ``flash_attn``, ``n_ubatch``, ``kv_cache_type``; PyTorch: ``attn_implementation``
-    (anything but eager sizes as SDPA); bitsandbytes: ``double_quant``; quanto:
-    ``quantize_experts`` (MoE experts packed like Linear weights instead of left bf16).
-    """
-    st, kw = run.settings, {}
-    if run.backend == "llama.cpp":
-        if isinstance(st.get("flash_attn"), bool):
-            kw["flash_attn"] = st["flash_attn"]
-        if isinstance(st.get("n_ubatch"), int):
-            kw["n_ubatch"] = st["n_ubatch"]
-        if isinstance(st.get("kv_cache_type"), str):
-            kw["kv_dtype"] = st["kv_cache_type"]
-    else:
-        if st.get("attn_implementation") == "eager":
-            kw["attn_implementation"] = "eager"
-        if run.backend == "bitsandbytes" and isinstance(st.get("double_quant"), bool):
-            kw["double_quant"] = st["double_quant"]
-        if run.backend == "quanto":
-            kw["quantize_experts"] = bool(st.get("quantize_experts", False))
-    return kw
+    return visible_gpus(nvml)
 
 
 def estimates_for(catalog: Catalog, runs: list[RunSpec], args: argparse.Namespace) -> list[tuple[RunSpec, Estimate | None]]:
-    """Each run with its estimate; None for backends sizing does not know (the test fake) and for
-    served runs (the server holds the weights: sizing N/A)."""
-    out: list[tuple[RunSpec, Estimate | None]] = []
-    for r in runs:
-        if r.backend not in SIZED_QUANTS:
-            out.append((r, None))
-            continue
-        arch = model_arch(catalog, r.model)
-        ctx = _ctx(args, catalog, r, arch.context_length)
-        batch = max(1, int(getattr(args, "concurrency", 1) or 1))
-        out.append((r, estimate(arch, r.backend, r.quant, ctx=ctx, batch=batch, model=r.model, **settings_to_estimate(r))))
-    return out
+    """Each run with its estimate (:func:`engine.sizing.runs.estimates_for`, as ``--batch`` sizes
+    them); None for backends sizing does not know (the test fake) and for served runs (the server
+    holds the weights: sizing N/A)."""
+    batch = max(1, int(getattr(args, "concurrency", 1) or 1))
+    return sizing_runs.estimates_for(catalog, runs, ctx=args.ctx, batch=batch)
 
 
 def _print(p: Plan, source: str) -> None:
@@ -179,7 +125,7 @@ def run(args: argparse.Namespace, *, catalog: Catalog | None = None, gpus: list[
             gpus, why = detect_gpus()
             source = "detected by NVML" if gpus else f"no GPU found: {why}"
         sized = estimates_for(catalog, runs, args)
-        result = plan(sized, gpus, allow_sharing=not args.no_sharing)
+        result = plan(sized, gpus, allow_sharing=not args.exclusive)
     except (SizingError, CatalogError) as e:
         print(f"error: {e}", file=sys.stderr)
         return ExitCode.USAGE

@@ -3,6 +3,7 @@
     quantarena size llama3-8b --quant q4_k_m --ctx 8192 --gpu H100-80GB
     quantarena size qwen2.5-72b --quant int4 --gpu 1xH100-80GB --json
     quantarena size --all --gpu H200-141GB
+    quantarena size --validate benchmarks/gpu-runs   # estimates against measured runs (cli/size_validate.py)
     quantarena size --arch layers=32,hidden_size=4096,heads=32,kv_heads=8,ffn_size=14336,vocab_size=128256 --quant q8_0
 
 ``--quant`` picks the backend when ``--backend`` is not given: GGUF names mean llama.cpp,
@@ -20,8 +21,8 @@ import re
 import sys
 from typing import Any
 
-from cli.exit_codes import ExitCode
 from engine.catalog import Architecture, Catalog, CatalogError, default_catalog_path, load_catalog
+from engine.exits import ExitCode
 from engine.sizing import (
     GPU_TYPES,
     Estimate,
@@ -33,14 +34,13 @@ from engine.sizing import (
     model_arch,
     resolve_quant,
 )
+from engine.sizing.runs import DEFAULT_CTX  # context used when neither --ctx nor the catalog's defaults.n_ctx says
 
 #: the schemes ``--all`` sizes for every model: (backend, quant)
 COMMON_SCHEMES: tuple[tuple[str, str], ...] = (
     ("llama.cpp", "q4_k_m"), ("llama.cpp", "q8_0"), ("quanto", "int4"), ("quanto", "int8"),
     ("bitsandbytes", "nf4"), ("bitsandbytes", "int8"), ("transformers", "bf16"),
 )
-#: context used when neither --ctx nor the catalog's defaults.n_ctx says
-DEFAULT_CTX = 4096
 _ARCH_FIELDS = {f.name: f.type for f in dataclasses.fields(Architecture)}
 
 
@@ -69,6 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--all", action="store_true", help="every catalog model × common quantization")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--models", help="models.toml (default: ./models.toml or the packaged one)")
+    parser.add_argument("--validate", metavar="DIR", help="compare the estimates with the measured GPU memory of every "
+                        "GPU run in DIR's results folders (e.g. benchmarks/gpu-runs)")
+    parser.add_argument("--out", metavar="PREFIX", help="--validate: also write PREFIX.json, .md and .png")
 
 
 def parse_gpu_box(spec: str) -> tuple[GpuType, int | None]:
@@ -238,6 +241,10 @@ def run(args: argparse.Namespace, *, catalog: Catalog | None = None) -> int:
         gpu, box = parse_gpu_box(args.gpu)
         if args.batch < 1:
             raise SizingError(f"--batch must be at least 1, got {args.batch}")
+        if args.validate:
+            from cli.size_validate import run_validate
+
+            return run_validate(args, catalog or _load(args))
         if args.all:
             return _run_all(args, catalog or _load(args), gpu, box)
         if not args.quant:

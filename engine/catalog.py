@@ -18,24 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-BACKEND_IDS = ("llama.cpp", "quanto", "bitsandbytes", "torchao", "transformers", "openai")
-#: the test fake; accepted by the loader so engine, CLI and TUI tests can use the real registry
-FAKE_BACKEND_ID = "fake"
-
-#: quantization names each backend accepts, as users know them
-BACKEND_QUANTS: dict[str, tuple[str, ...]] = {
-    "llama.cpp": (
-        "q2_k", "q3_k_m", "q4_0", "q4_1", "q4_k_s", "q4_k_m", "q5_0", "q5_1", "q5_k_m",
-        "q6_k", "q8_0", "f16", "bf16", "f32",
-    ),
-    "quanto": ("int8", "int4", "float8"),
-    "bitsandbytes": ("int8", "nf4", "fp4"),
-    "torchao": ("int8", "int4", "float8"),
-    "transformers": ("bf16", "fp16", "fp32"),
-    # a served run's quant is a label: what the server serves, as the user names it
-    "openai": (),
-    FAKE_BACKEND_ID: ("fake",),
-}
+# backend ids and quantizations belong to the registry's light table (it imports nothing of the catalog)
+from engine.backends.registry import BACKEND_IDS, BACKEND_QUANTS, FAKE_BACKEND_ID, validate_settings
 
 ARCH_FAMILIES = ("llama", "mistral", "qwen2", "minimax")
 
@@ -301,8 +285,6 @@ def _run(path: Path, i: int, table: Any, models: dict[str, ModelSpec], backend_i
     if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
         raise CatalogError(f"{path}: [{where}] key 'device' must be auto, cpu, cuda or cuda:N, got {device!r}")
     settings = dict(table.get("settings", {}))
-    from engine.backends.registry import validate_settings  # light: no backend library imported
-
     try:
         validate_settings(backend, settings)
     except ValueError as e:

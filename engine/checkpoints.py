@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 
 from engine.backends.base import BackendError, WeightsNotFoundError
-from engine.catalog import BACKEND_QUANTS, ModelSpec
+from engine.backends.registry import BACKEND_QUANTS
+from engine.catalog import ModelSpec
 from engine.weights import cache_dir, gguf_path, hub_file, resolve
 
 #: written last into a derived checkpoint; its presence marks the directory complete

@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.catalog import FAKE_BACKEND_ID, Catalog, RunSpec
+from engine.backends.registry import FAKE_BACKEND_ID
+from engine.catalog import Catalog, RunSpec
 
 #: what the doctor asks each backend to generate
 PROBE_MESSAGES = [{"role": "user", "content": "Quanto é 2 + 2?"}]
@@ -191,4 +192,6 @@ def backend_ids(catalog: Catalog) -> list[str]:
 
 def exit_code(checks: list[BackendCheck]) -> int:
     """0 when every installed backend works (missing and skipped ones do not count), 1 otherwise."""
-    return 0 if all(c.status in ("ok", "missing", "skipped") for c in checks) else 1
+    from engine.exits import ExitCode
+
+    return int(ExitCode.OK if all(c.status in ("ok", "missing", "skipped") for c in checks) else ExitCode.ERROR)

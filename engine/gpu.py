@@ -20,7 +20,10 @@ import threading
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.placement import GpuInfo
 
 MIB = 1024 * 1024
 
@@ -184,6 +187,49 @@ class NvmlSource:
                 "memory_total_mib": (mem.total / MIB) if mem is not None else None,
             })
         return out
+
+
+def visible_gpus(nvml: Any = None) -> tuple[list[GpuInfo], str | None]:
+    """The GPUs this process may use, as the planner sees them: one :class:`GpuInfo` per CUDA
+    ordinal, in ordinal order (``GpuInfo.index`` is the ordinal, so a run pinned to ``cuda:N``
+    gets entry N), each with its NVML index and UUID (what a run process's
+    ``CUDA_VISIBLE_DEVICES`` names), total and free GiB. ``([], reason)`` when there are none.
+
+    The one NVML reader of ``quantarena plan`` and of ``--batch``/the TUI (``engine.launch``);
+    ``nvml`` replaces pynvml (tests).
+    """
+    from engine.placement import GpuInfo
+
+    src = NvmlSource(nvml)
+    if not src.available:
+        return [], src.error or "NVML unavailable"
+    out = []
+    for r in src.read():
+        if r.cuda is None or r.mem_total_mib is None:
+            continue  # hidden by CUDA_VISIBLE_DEVICES (or no memory figure to plan with)
+        label = r.name if r.cuda == r.index else f"{r.name} (gpu:{r.index})"
+        total = r.mem_total_mib / 1024
+        free = None if r.mem_used_mib is None else (r.mem_total_mib - r.mem_used_mib) / 1024
+        out.append(GpuInfo(r.cuda, label, total, free, nvml_index=r.index, uuid=r.uuid))
+    out.sort(key=lambda g: g.index)
+    return out, None if out else "NVML reports no usable GPU"
+
+
+def gpu_type_from_nvml(name: str, total_mib: float | None) -> str | None:
+    """The sizing GPU type (with its peak bandwidth) for an NVML device name, when known."""
+    n = name.upper()
+    gib = (total_mib or 0) / 1024
+    if "H200" in n:
+        return "H200-141GB"
+    if "H100" in n and ("HBM3" in n or "SXM" in n):
+        return "H100-80GB"  # SXM: 3.35 TB/s (the PCIe card has 2.0 TB/s HBM2e)
+    if "A100" in n:
+        return "A100-80GB" if gib > 50 else "A100-40GB"
+    if "L40S" in n:
+        return "L40S-48GB"
+    if "4090" in n:
+        return "RTX4090-24GB"
+    return None
 
 
 class _ProcTree:

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from engine.catalog import Catalog, CatalogError, RunSpec, default_catalog_path, load_catalog
+from engine.exits import ExitCode
 from engine.problems import Problem
 from engine.session import Session, SessionOptions
 
 
 class LaunchError(Exception):
-    def __init__(self, message: str, code: int = 2):
+    def __init__(self, message: str, code: int = ExitCode.USAGE):
         super().__init__(message)
         self.code = code
 
@@ -158,25 +159,12 @@ def _ray_executor(req: LaunchRequest) -> Any:
         raise LaunchError(str(e)) from None
 
 
-def _machine_gpus() -> tuple[list[Any], dict[int, str]]:
-    """GpuInfo for every GPU this process may use (NVML index), and NVML index -> UUID."""
-    from engine.gpu import NvmlSource
-    from engine.placement import GpuInfo
+def _machine_gpus() -> list[Any]:
+    """GpuInfo for every GPU this process may use, by CUDA ordinal (:func:`engine.gpu.visible_gpus`,
+    the reader ``quantarena plan`` uses too)."""
+    from engine.gpu import visible_gpus
 
-    src = NvmlSource()
-    if not src.available:
-        return [], {}
-    out = []
-    uuids: dict[int, str] = {}
-    for r in src.read():
-        if r.cuda is None:  # hidden by CUDA_VISIBLE_DEVICES
-            continue
-        total = (r.mem_total_mib or 0) / 1024
-        free = None if r.mem_used_mib is None else total - r.mem_used_mib / 1024
-        out.append(GpuInfo(index=r.index, name=r.name, total_gib=total, free_gib=free))
-        if r.uuid:
-            uuids[r.index] = r.uuid
-    return out, uuids
+    return visible_gpus()[0]
 
 
 def _place(catalog: Catalog, runs: list[RunSpec], req: LaunchRequest, options: SessionOptions) -> Any:
@@ -187,14 +175,15 @@ def _place(catalog: Catalog, runs: list[RunSpec], req: LaunchRequest, options: S
     Runs that cannot fit are reported before anything loads and left out of the session.
     """
     from engine import placement
-    from engine.backends.registry import is_served
-    from engine.sizing import SizingError, estimate
+    from engine.backends.registry import multi_gpu_split
+    from engine.sizing import SizingError
+    from engine.sizing.runs import estimates_for
 
     spec = (req.gpus or "auto").strip()
     cluster = options.executor
     if cluster is not None and spec not in ("auto", "none"):
         raise LaunchError(f"--gpus {spec}: with --executor ray the cluster's GPUs are planned (use auto or none)")
-    present, uuids = _machine_gpus() if cluster is None else ([], {})
+    present = _machine_gpus() if cluster is None else []
     if cluster is not None:  # a Ray cluster: every node's GPUs, under global ids
         gpus = [] if spec == "none" else list(cluster.plan([]).plan.gpus)
     elif spec == "auto":
@@ -211,21 +200,10 @@ def _place(catalog: Catalog, runs: list[RunSpec], req: LaunchRequest, options: S
                 f"--gpus {spec}: asks for {len(described)} GPUs but this machine has {len(present)} "
                 f"(use `quantarena plan --gpus {spec}` to plan a box without running)"
             )
-        gpus = [placement.GpuInfo(index=present[i].index, name=present[i].name, total_gib=g.total_gib,
-                                  free_gib=present[i].free_gib) for i, g in enumerate(described)]
-    pairs = []
-    for run in runs:
-        est = None
-        if run.backend != "fake" and run.device != "cpu" and not is_served(run.backend):
-            model = catalog.models[run.model]
-            ctx = int(run.settings.get("n_ctx", min(4096, model.arch.context_length)))
-            try:
-                # throughput mode holds --concurrency sequences' KV caches at once
-                est = estimate(model.arch, run.backend, run.quant, ctx=ctx, model=model.name, batch=max(1, getattr(req, "concurrency", 1)),
-                               quantize_experts=run.backend == "quanto" and bool(run.settings.get("quantize_experts", False)))
-            except SizingError:
-                est = None
-        pairs.append((run, est))
+        gpus = [replace(present[i], total_gib=g.total_gib) for i, g in enumerate(described)]
+    # sized as `quantarena plan` sizes them; a run sizing cannot size (unknown scheme) gets the CPU's
+    # wave instead of failing the session. Throughput mode holds --concurrency sequences' KV caches.
+    pairs = estimates_for(catalog, runs, batch=max(1, getattr(req, "concurrency", 1)), strict=False)
     if not gpus:
         # CPU only: one wave, the runs take turns answering problem by problem (see Session)
         options.waves = [[r.name for r in runs]]
@@ -242,17 +220,25 @@ def _place(catalog: Catalog, runs: list[RunSpec], req: LaunchRequest, options: S
         if not runs:
             raise LaunchError("no run fits this machine: " + "; ".join(f"{u.run}: {u.reason}" for u in plan.unplaceable))
     options.waves = [[p.run for p in wave] for wave in plan.waves if any(p.run in {r.name for r in runs} for p in wave)]
-    options.assignments = {p.run: list(p.gpus) for p in plan.placements}
-    options.gpu_uuids = uuids
+    # the plan counts GPUs by position (CUDA ordinal); the session names them by NVML index, which
+    # the run process's CUDA_VISIBLE_DEVICES gets as a UUID (robust to this process's own view)
+    if cluster is not None:  # global GPU ids across the cluster's nodes; each actor maps them on its node
+        options.assignments = {p.run: list(p.gpus) for p in plan.placements}
+        options.gpu_uuids = {}
+    else:
+        nvml = [g.index if g.nvml_index is None else g.nvml_index for g in gpus]
+        options.assignments = {p.run: [nvml[i] for i in p.gpus] for p in plan.placements}
+        options.gpu_uuids = {n: g.uuid for n, g in zip(nvml, gpus, strict=True) if g.uuid}
     by_name = {r.name: r for r in runs}
     for p in plan.placements:
         found = by_name.get(p.run)
         if found is None or len(p.gpus) < 2:
             continue
         run = found
-        if run.backend == "llama.cpp" and "tensor_split" not in run.settings and p.tensor_split:
+        split = multi_gpu_split(run.backend)
+        if split == "tensor_split" and "tensor_split" not in run.settings and p.tensor_split:
             options.settings_overrides[run.name] = {"tensor_split": list(p.tensor_split)}
-        elif run.backend in ("transformers", "quanto", "bitsandbytes", "torchao") and "max_memory" not in run.settings and p.max_memory:
+        elif split == "max_memory" and "max_memory" not in run.settings and p.max_memory:
             # the run's process sees its GPUs as cuda:0..n-1
             options.settings_overrides[run.name] = {"max_memory": {str(i): v for i, v in enumerate(p.max_memory.values())}}
     options.extra["plan"] = plan.to_dict()

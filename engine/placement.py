@@ -44,12 +44,19 @@ TABLE_HEADER = ("wave", "run", "device", "GPUs", "est. GiB per GPU", "layers per
 
 @dataclass(frozen=True)
 class GpuInfo:
-    """One GPU of the machine: CUDA ordinal, name, total GiB (and free GiB when measured)."""
+    """One GPU of the machine: CUDA ordinal, name, total GiB (and free GiB when measured).
+
+    ``index`` is the GPU's position as the planner and ``cuda:N`` pins count (the CUDA ordinal in
+    this process); ``nvml_index`` and ``uuid``, read from NVML (:func:`engine.gpu.visible_gpus`),
+    name the physical GPU a run process is given (None for a described machine).
+    """
 
     index: int
     name: str
     total_gib: float
     free_gib: float | None = None
+    nvml_index: int | None = None
+    uuid: str | None = None
 
     def capacity(self, headroom: float = HEADROOM) -> float:
         """GiB the planner may fill on this GPU."""
@@ -103,7 +110,9 @@ class Placement:
     @property
     def device_map(self) -> dict[str, int | str] | None:
         """transformers ``device_map`` with the planned layer split (llama-style module names)."""
-        if not self.gpus or self.backend == "llama.cpp":
+        from engine.backends.registry import multi_gpu_split
+
+        if not self.gpus or multi_gpu_split(self.backend) == "tensor_split":
             return None
         dm: dict[str, int | str] = {}
         for g, s in zip(self.gpus, self.shares, strict=True):

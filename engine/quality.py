@@ -26,7 +26,7 @@ bucket for all the others: ``P_rest log(P_rest / Q_rest)`` with ``P_rest = 1 - s
 only lower a KL divergence, so this is a lower bound of the full sum, exact when ``k`` covers the
 vocabulary. On SmolLM2-135M (49,152 tokens) top-1024 + the bucket gives 99% of the full-vocabulary
 KLD of quanto int8 and 98% of int4 and bitsandbytes NF4
-(``benchmarks/quality/topk_check.json``, ``scripts/quality_topk_check.py``).
+(``benchmarks/quality/topk_check.json``, ``benchmarks/quality/topk_check.py``).
 """
 
 from __future__ import annotations

@@ -205,7 +205,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         for r in failed:
             lines.append(f"- `{r['run']}`: {r.get('status')} — {r.get('reason') or ''}")
     if summary.get("judge"):
-        from engine.judging import judge_markdown
+        from engine.judge_markdown import judge_markdown
 
         lines += judge_markdown(summary["judge"])
     if summary.get("accuracy_markdown"):

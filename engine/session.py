@@ -34,6 +34,7 @@ from typing import Any
 from engine import events as ev
 from engine.backends.registry import is_served
 from engine.catalog import Catalog, RunSpec
+from engine.gpu import gpu_type_from_nvml  # moved to engine.gpu; the roofline below reads it
 from engine.metrics import generation_metrics
 from engine.problems import Problem
 from engine.results import ResultsWriter, run_summary, write_summary
@@ -42,23 +43,6 @@ from engine.run_process import exit_reason
 EventCallback = Callable[[ev.Event], None]
 #: after stop(), how long an answer in flight may take to notice the cancel before its process is killed
 STOP_GRACE_S = 10.0
-
-
-def gpu_type_from_nvml(name: str, total_mib: float | None) -> str | None:
-    """The sizing GPU type (with its peak bandwidth) for an NVML device name, when known."""
-    n = name.upper()
-    gib = (total_mib or 0) / 1024
-    if "H200" in n:
-        return "H200-141GB"
-    if "H100" in n and ("HBM3" in n or "SXM" in n):
-        return "H100-80GB"  # SXM: 3.35 TB/s (the PCIe card has 2.0 TB/s HBM2e)
-    if "A100" in n:
-        return "A100-80GB" if gib > 50 else "A100-40GB"
-    if "L40S" in n:
-        return "L40S-48GB"
-    if "4090" in n:
-        return "RTX4090-24GB"
-    return None
 
 
 @dataclass

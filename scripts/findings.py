@@ -11,11 +11,11 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from cli.report.findings import write_findings
+from engine.catalog import load_catalog
 
-from cli.report.findings import write_findings  # noqa: E402
-from engine.catalog import load_catalog  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+
 
 
 def main() -> int:

@@ -16,7 +16,7 @@ session. A failure of the worker is shown on screen (error screen + status) — 
 The TUI consumes ``engine.events`` and calls the session's controls, nothing else: it never
 imports ``cli`` or a backend.
 
-Exit codes of ``run_tui`` (the same as ``quantarena --batch``): 0 the session completed (or
+Exit codes of ``run_tui`` (``engine.exits``, the same policy as ``quantarena --batch``): 0 the session completed (or
 nothing was started); 1 the session itself failed (internal error); 2 bad options or catalog
 (reported before the screen opens, or on the start screen); 3 the session completed but a run
 failed or ran out of memory; 130 quit while runs were active — they were stopped cleanly, every
@@ -40,6 +40,7 @@ from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from engine import events as ev
+from engine.exits import ExitCode, session_exit_code
 from engine.launch import LaunchError, LaunchRequest, Prepared, prepare
 from tui.bridge import SessionBridge
 from tui.messages import EngineEvent, TextArrived
@@ -48,17 +49,12 @@ from tui.screens.dashboard import Dashboard
 
 #: answer text is drawn at most this often (Hz); QUANTARENA_TUI_HZ overrides it. On a small
 #: machine every redraw takes CPU from the runs being measured (llama.cpp uses every core), so it
-#: draws half as often there: scripts/bench_tui.py measured the cost (benchmarks/tui_overhead.json).
+#: draws half as often there: benchmarks/tui-overhead/bench.py measured the cost (benchmarks/tui-overhead/results.json).
 DEFAULT_REFRESH_HZ = 20.0 if (os.cpu_count() or 1) > 4 else 10.0
 
 #: after quitting, how long to wait for a session that is still stopping
 STOP_GRACE_S = 15.0
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_RUN_FAILED = 3
-EXIT_INTERRUPTED = 130
 
 
 class QuantarenaApp(App[int]):
@@ -128,7 +124,7 @@ class QuantarenaApp(App[int]):
 
     def _started_from_screen(self, prepared: Prepared | None) -> None:
         if prepared is None:
-            self.exit(return_code=EXIT_OK)
+            self.exit(return_code=ExitCode.OK)
             return
         self.start_session(prepared)
 
@@ -212,7 +208,7 @@ class QuantarenaApp(App[int]):
             self.model.error = f"{type(err).__name__}: {err}"
             self.dashboard.apply_changes({"session"})
             if self._quitting:
-                self.exit(return_code=EXIT_ERROR)
+                self.exit(return_code=ExitCode.ERROR)
                 return
             self.show_error("the session stopped with an error", self.model.error + "\n\nAnswers that finished are in "
                             f"{self.model.out_dir or 'the output folder'}.")
@@ -270,7 +266,7 @@ class QuantarenaApp(App[int]):
 
     def request_quit(self) -> None:
         if self._quitting and self.session_running:
-            self.exit(return_code=EXIT_INTERRUPTED)  # a second q while stopping: don't wait
+            self.exit(return_code=ExitCode.INTERRUPTED)  # a second q while stopping: don't wait
             return
         if self.session is not None and self.session_running:
             from tui.screens.confirm_quit import ConfirmQuit
@@ -299,13 +295,8 @@ class QuantarenaApp(App[int]):
 
     def exit_code(self) -> int:
         m = self.model
-        if m.state == "error":
-            return EXIT_ERROR
-        if m.interrupted:
-            return EXIT_INTERRUPTED
-        if m.state == "finished" and any(r.status in ("failed", "oom") for r in m.runs.values()):
-            return EXIT_RUN_FAILED
-        return EXIT_OK
+        finished = [r.status for r in m.runs.values()] if m.state == "finished" else []
+        return int(session_exit_code(finished, error=m.state == "error", interrupted=m.interrupted))
 
 
 def _start_resource_tracker() -> None:
@@ -355,7 +346,7 @@ def run_tui(args: Any) -> int:
             load_catalog(req.models or default_catalog_path())
         except CatalogError as e:
             print(f"quantarena: {e}", file=sys.stderr)
-            return EXIT_USAGE
+            return ExitCode.USAGE
     try:
         hz = float(os.environ.get("QUANTARENA_TUI_HZ", DEFAULT_REFRESH_HZ))
     except ValueError:

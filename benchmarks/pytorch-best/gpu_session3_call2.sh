@@ -7,7 +7,7 @@
 #   3. Mistral-7B at its best, 5 x 256
 #   4. throughput: quanto int4 @graphs at --concurrency 8, 8 problems x 256
 set -u
-source scripts/gpu_setup.sh > "$OUT/setup.log" 2>&1 || { tail -20 "$OUT/setup.log"; exit 1; }
+source scripts/gpu/setup.sh > "$OUT/setup.log" 2>&1 || { tail -20 "$OUT/setup.log"; exit 1; }
 CUBLAS_WORKSPACE_CONFIG=:4096:8 VARIANTS=transformers/bf16,quanto/int4,bitsandbytes/nf4 timeout 70 python3 scripts/gpu/graphs_check.py > "$OUT/graphs_check_ws.jsonl" 2> "$OUT/graphs_check_ws.err"
 grep -o '"variant": "[^"]*"\|"batch_same_tokens": [a-z]*\|"batch_first_divergence": [^]]*]' "$OUT/graphs_check_ws.jsonl" | paste -sd' '
 SECONDS_MAX=200 bash benchmarks/pytorch-best/run.sh llama8b-best3 'llama3-8b/transformers/bf16@graphs,llama3-8b/quanto/int4@graphs,llama3-8b/bitsandbytes/nf4@graphs,llama3-8b/torchao/int4@graphs,llama3-8b/quanto/int4' 5 256 | grep -v "^$" | tail -28

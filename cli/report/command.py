@@ -19,7 +19,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from cli.exit_codes import ExitCode
 from cli.report.comparison import comparisons
 from cli.report.folders import ReportError, load_folders
 from cli.report.tables import (
@@ -31,6 +30,7 @@ from cli.report.tables import (
     write_csv,
     write_parquet,
 )
+from engine.exits import ExitCode
 
 MISSING_EXTRA = "the HTML report needs altair and vl-convert-python: pip install 'quantarena[report]'"
 

@@ -35,7 +35,7 @@ COMMAND = "python scripts/findings.py"
 
 #: The MATH-PT paper's multiple-choice accuracy (strict rule: a single letter in the last \\boxed{}).
 #: Counts for the four models whose answers the authors released are re-scored by quantarena's
-#: strict grader to the same figures (tests/test_grading_mc.py); the others are quoted from the paper.
+#: strict grader to the same figures (tests/engine/grading/test_grading_mc.py); the others are quoted from the paper.
 PAPER = ('T. Teixeira et al., "MATH-PT: A Math Reasoning Benchmark for European and Brazilian Portuguese", '
          "arXiv:2604.25926 (PROPOR 2026)")
 RELEASED = "the authors' released answers (deep-spin/math-benchmark, results/multiple-choice/first_run)"
@@ -440,7 +440,7 @@ def missing_lines(cells: list[Cell]) -> list[str]:
     if not miss:
         return ["Every cell of the grid has a measurement."]
     out = [f"{len(miss)} of {len(cells)} cells have no committed measurement. Each is measured on the lent GPU "
-           "(`source scripts/gpu_setup.sh` first) by `quantarena --batch --synthetic --runs RUN --dataset MATHPT "
+           "(`source scripts/gpu/setup.sh` first) by `quantarena --batch --synthetic --runs RUN --dataset MATHPT "
            "--split ptbr_multiple_choice --limit 5 --max-new-tokens 256 --out benchmarks/gpu-runs/NAME`; the next "
            f"`{COMMAND}` picks the folder up. A projection borrows the % of roofline the same engine and quantization "
            "reached on another model (larger matrices may reach more or less of it): a rough guide, not a figure.", "",
@@ -537,7 +537,7 @@ def findings_markdown(folders: list[ResultsFolder], rows: list[dict[str, Any]], 
         *[f"| {m} | {pt} | {br} | {src} |" for m, pt, br, src in PUBLISHED_MC],
         "",
         f"Source: {PAPER}; counts re-scored from {RELEASED} with quantarena's strict grader, which reproduces them "
-        "exactly (`tests/test_grading_mc.py`, when `../shared/mathpt/published` is present).",
+        "exactly (`tests/engine/grading/test_grading_mc.py`, when `../shared/mathpt/published` is present).",
         "",
         "## Throughput mode (several sequences at once)",
         "",

@@ -1,28 +1,93 @@
-"""The backend registry: names to classes, importing only the backend asked for.
+"""The backend registry: every backend's id, quantizations and placement facts, and the class
+behind each id, importing only the backend asked for.
 
-``load_backend_class("llama.cpp")`` imports ``engine.backends.llamacpp`` and nothing else; the
-module itself imports llama_cpp only inside ``load()``. An unknown name lists the known ones.
+The table below is light: it imports no backend module (nor anything else of quantarena), so the
+catalog, sizing and the placement planner read backend ids and quantizations from here, and the
+registry never imports them back. ``load_backend_class("llama.cpp")`` imports
+``engine.backends.llamacpp`` and nothing else; the module itself imports llama_cpp only inside
+``load()``. An unknown name lists the known ones.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from engine.catalog import BACKEND_IDS, FAKE_BACKEND_ID
+#: the test fake; accepted by the loader so engine, CLI and TUI tests can use the real registry
+FAKE_BACKEND_ID = "fake"
 
-#: backend id -> "module:Class"
-BACKENDS: dict[str, str] = {
-    "llama.cpp": "engine.backends.llamacpp:LlamaCppBackend",
-    "transformers": "engine.backends.hf:TransformersBackend",
-    "quanto": "engine.backends.quanto:QuantoBackend",
-    "bitsandbytes": "engine.backends.bnb:BitsAndBytesBackend",
-    "torchao": "engine.backends.torchao:TorchAOBackend",
-    "openai": "engine.backends.openai:OpenAIBackend",
-    FAKE_BACKEND_ID: "engine.backends.fake:ScriptedFakeBackend",
+
+@dataclass(frozen=True)
+class BackendEntry:
+    """What the engine knows about a backend without importing it."""
+
+    #: ``"module:Class"`` of the Backend subclass
+    target: str
+    #: quantization names the backend accepts, as users know them; empty: a free label (served runs)
+    quants: tuple[str, ...]
+    #: how a run spread over several GPUs is told its share of each: ``"tensor_split"`` (fractions
+    #: of the layers, llama.cpp), ``"max_memory"`` (GiB per GPU, accelerate's device map) or None
+    #: (the backend runs on one device)
+    multi_gpu_split: str | None = None
+    #: run settings that change the run's memory: setting name -> :func:`engine.sizing.estimate`
+    #: keyword (the value is passed when it has the keyword's type)
+    sizing_settings: Mapping[str, str] = field(default_factory=dict)
+
+
+_TORCH_SIZING = {"attn_implementation": "attn_implementation"}
+_TORCH_SPLIT = "max_memory"
+
+#: backend id -> entry, in the order front ends list them
+BACKEND_TABLE: dict[str, BackendEntry] = {
+    "llama.cpp": BackendEntry(
+        "engine.backends.llamacpp:LlamaCppBackend",
+        ("q2_k", "q3_k_m", "q4_0", "q4_1", "q4_k_s", "q4_k_m", "q5_0", "q5_1", "q5_k_m",
+         "q6_k", "q8_0", "f16", "bf16", "f32"),
+        multi_gpu_split="tensor_split",
+        sizing_settings={"flash_attn": "flash_attn", "n_ubatch": "n_ubatch", "kv_cache_type": "kv_dtype"},
+    ),
+    "quanto": BackendEntry(
+        "engine.backends.quanto:QuantoBackend", ("int8", "int4", "float8"), multi_gpu_split=_TORCH_SPLIT,
+        sizing_settings={**_TORCH_SIZING, "quantize_experts": "quantize_experts"},
+    ),
+    "bitsandbytes": BackendEntry(
+        "engine.backends.bnb:BitsAndBytesBackend", ("int8", "nf4", "fp4"), multi_gpu_split=_TORCH_SPLIT,
+        sizing_settings={**_TORCH_SIZING, "double_quant": "double_quant"},
+    ),
+    "torchao": BackendEntry(
+        "engine.backends.torchao:TorchAOBackend", ("int8", "int4", "float8"), multi_gpu_split=_TORCH_SPLIT,
+        sizing_settings=_TORCH_SIZING,
+    ),
+    "transformers": BackendEntry(
+        "engine.backends.hf:TransformersBackend", ("bf16", "fp16", "fp32"), multi_gpu_split=_TORCH_SPLIT,
+        sizing_settings=_TORCH_SIZING,
+    ),
+    # a served run's quant is a label: what the server serves, as the user names it
+    "openai": BackendEntry("engine.backends.openai:OpenAIBackend", ()),
+    FAKE_BACKEND_ID: BackendEntry("engine.backends.fake:ScriptedFakeBackend", ("fake",)),
 }
 
+#: the real backends' ids (the fake is not among them)
+BACKEND_IDS: tuple[str, ...] = ("llama.cpp", "quanto", "bitsandbytes", "torchao", "transformers", "openai")
+#: quantization names each backend accepts, as users know them
+BACKEND_QUANTS: dict[str, tuple[str, ...]] = {b: e.quants for b, e in BACKEND_TABLE.items()}
+#: backend id -> "module:Class"
+BACKENDS: dict[str, str] = {b: e.target for b, e in BACKEND_TABLE.items()}
+
 assert set(BACKEND_IDS) <= set(BACKENDS)
+
+
+def backend_entry(backend_id: str) -> BackendEntry | None:
+    """The table's entry for an id; None for an unknown one."""
+    return BACKEND_TABLE.get(backend_id)
+
+
+def multi_gpu_split(backend_id: str) -> str | None:
+    """``"tensor_split"``, ``"max_memory"`` or None: see :attr:`BackendEntry.multi_gpu_split`."""
+    e = BACKEND_TABLE.get(backend_id)
+    return e.multi_gpu_split if e else None
 
 
 class UnknownBackendError(KeyError):
@@ -49,9 +114,8 @@ def backend_capabilities(backend_id: str) -> Any:
     try:
         return load_backend_class(backend_id).capabilities
     except UnknownBackendError:
-        from engine.backends.base import Capabilities
-
-        return Capabilities()
+        # by name, like the backend classes: the table imports no quantarena module statically
+        return importlib.import_module("engine.backends.base").Capabilities()
 
 
 def is_served(backend_id: str) -> bool:

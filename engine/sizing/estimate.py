@@ -27,7 +27,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.catalog import BACKEND_QUANTS, FAKE_BACKEND_ID, Architecture
+from engine.backends.registry import BACKEND_QUANTS, FAKE_BACKEND_ID
+from engine.catalog import Architecture
 from engine.sizing.errors import SizingError
 from engine.sizing.gpus import GpuType, gpu_type
 from engine.sizing.runtime import (

@@ -90,7 +90,7 @@ TORCH_RUNTIME: dict[tuple[str, str], TorchRuntime] = {
     ("torchao", "int4"): TorchRuntime(0.35, 1.0, 0.75),
     ("torchao", "float8"): TorchRuntime(0.95, 1.0, 0.3),
     # nf4/fp4 slack refitted (0.9 -> 0.4) on six process-level NVML peaks measured through
-    # quantarena on H100/H200 (benchmarks/sizing_validation.md: Llama-3-8B, Mistral-7B and
+    # quantarena on H100/H200 (benchmarks/sizing-validation/results.md: Llama-3-8B, Mistral-7B and
     # Qwen2.5-72B shapes); docs/gpu.md's 7.2 GiB was whole-GPU NVML with transformers' generate
     ("bitsandbytes", "nf4"): TorchRuntime(0.4, 1.0, 0.0),
     ("bitsandbytes", "fp4"): TorchRuntime(0.4, 1.0, 0.0),

@@ -42,9 +42,9 @@ echo "== 1. --batch with extra_buffers auto/true/false"
 python3 -m cli.main --batch --quiet --models /root/amx.toml --limit 2 --max-new-tokens 16 --out /root/amx-batch 2>&1 | tail -30
 cp /root/amx-batch/summary.json "$OUT/amx-batch-summary.json"
 echo "== 2a. native llama.cpp tests, this CPU as it is"
-python3 -m pytest -q -p no:cacheprovider tests/test_synthetic_gguf.py -k "llama_cpp" tests/test_cpu.py 2>&1 | tail -6
+python3 -m pytest -q -p no:cacheprovider tests/engine/test_synthetic_gguf.py -k "llama_cpp" tests/engine/test_cpu.py 2>&1 | tail -6
 echo "== 2b. the same with a faked non-AMX cpuinfo (extra buffers on: the crash)"
-QUANTARENA_CPUINFO=tests/data/cpuinfo/epyc-avx512.txt python3 -m pytest -q -p no:cacheprovider tests/test_synthetic_gguf.py -k "llama_cpp_loads" 2>&1 | grep -E "passed|failed|SIGSEGV|died" | head -12
+QUANTARENA_CPUINFO=tests/data/cpuinfo/epyc-avx512.txt python3 -m pytest -q -p no:cacheprovider tests/engine/test_synthetic_gguf.py -k "llama_cpp_loads" 2>&1 | grep -E "passed|failed|SIGSEGV|died" | head -12
 echo "== 2c. native backtrace of a forced extra_buffers=true decode"
 G=$(python3 -c 'from engine.catalog import load_catalog; from engine import synthetic_gguf as s; print(s.synthetic_gguf(load_catalog("models.toml").models["smollm2-135m"].arch, "q4_0"))' | tail -1)
 cat > /root/dec.py <<'PY'

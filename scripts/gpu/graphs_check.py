@@ -5,7 +5,7 @@ quantization, answering one prompt alone and a batch of three, with ``graphs`` o
 one JSON line per variant: whether the tokens match, the graph state the backend recorded, and
 the decode tok/s of each (small model: only the match matters here). Run on the lent GPU machine:
 
-    source scripts/gpu_setup.sh && python3 scripts/gpu/graphs_check.py
+    source scripts/gpu/setup.sh && python3 scripts/gpu/graphs_check.py
 
 ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (one fixed cuBLAS workspace for every stream, as deterministic
 mode asks) tests whether a batch's difference comes from cuBLAS choosing another GEMM algorithm

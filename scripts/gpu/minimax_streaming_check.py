@@ -9,7 +9,7 @@ checkpoint from disk: ``pack_after_load = false`` (the streaming packer: experts
 they arrive) and ``true`` (``from_pretrained`` in bf16, then pack: today's peak). Prints one JSON
 object per load, then a summary line; ``--out`` writes them all.
 
-    source scripts/gpu_setup.sh && python3 scripts/gpu/minimax_streaming_check.py --layers 3 --out /tmp/mm.json
+    source scripts/gpu/setup.sh && python3 scripts/gpu/minimax_streaming_check.py --layers 3 --out /tmp/mm.json
 """
 
 from __future__ import annotations

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.exits import ExitCode
 from engine.launch import LaunchRequest, prepare
 from tests.tui.conftest import run, wait_for
-from tui.app import EXIT_OK, make_app
+from tui.app import make_app
 from tui.verdicts import MARKS
 
 pytestmark = pytest.mark.slow
@@ -36,6 +37,6 @@ def test_embedded_model_streams_and_is_graded(tmp_path: Path) -> None:
             assert re.search(r"\d+\.\d tok/s", speed), speed
             assert rv.text  # the answer was shown
             await pilot.press("q")
-        assert app.return_code == EXIT_OK
+        assert app.return_code == ExitCode.OK
 
     run(body())

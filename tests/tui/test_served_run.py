@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.openai_stub import StubServer
+from engine.exits import ExitCode
+from tests.fakes.openai_stub import StubServer
 from tests.tui.conftest import run, run_toml, wait_for
-from tui.app import EXIT_RUN_FAILED, make_app
+from tui.app import make_app
 
 
 def _served(url: str, tag: str) -> str:
@@ -35,6 +36,6 @@ def test_served_run_in_the_tui(make_prepared: Any) -> None:
                 assert "FAILED" in cut and "stream cut after 3 chunks" in cut
                 assert runs["tiny/fake/fake@local"].status == "done"  # the other runs go on
                 await pilot.press("q")
-            assert app.return_code == EXIT_RUN_FAILED
+            assert app.return_code == ExitCode.RUN_FAILED
 
         run(body())

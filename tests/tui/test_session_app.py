@@ -9,8 +9,9 @@ from typing import Any
 from textual.widgets import DataTable
 
 from engine import events as ev
+from engine.exits import ExitCode
 from tests.tui.conftest import run, run_toml, wait_for
-from tui.app import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, make_app
+from tui.app import make_app
 from tui.messages import EngineEvent, TextArrived
 from tui.screens.confirm_quit import ConfirmQuit
 from tui.screens.error import ErrorScreen
@@ -54,7 +55,7 @@ def test_message_order_and_panes(make_prepared: Any) -> None:
             pane = app.dashboard.grid.panes["tiny/fake/fake@a"]
             assert "2/2" in pane.content_text().plain
             await pilot.press("q")
-        assert app.return_code == EXIT_OK
+        assert app.return_code == ExitCode.OK
 
     run(body())
     names = _names(seen)
@@ -92,7 +93,7 @@ def test_failed_load_and_crash_show_in_their_panes(make_prepared: Any) -> None:
             assert runs["tiny/fake/fake@crashy"].status == "failed"
             assert "FAILED" in text and "exited with code 17" in text and "after 1 answer" in text
             await pilot.press("q")
-        assert app.return_code == EXIT_RUN_FAILED
+        assert app.return_code == ExitCode.RUN_FAILED
 
     run(body())
 
@@ -139,7 +140,7 @@ def test_keys_views_sort_zoom_help(make_prepared: Any) -> None:
             await pilot.press("escape")
             assert app.screen is d
             await pilot.press("q")
-        assert app.return_code == EXIT_OK
+        assert app.return_code == ExitCode.OK
 
     run(body())
 
@@ -226,7 +227,7 @@ def test_quit_mid_run_asks_then_stops_cleanly(make_prepared: Any, tmp_path: Path
             assert isinstance(app.screen, ConfirmQuit)
             await pilot.press("y")
             await wait_for(pilot, lambda: app._exit, timeout=20)
-        assert app.return_code == EXIT_INTERRUPTED
+        assert app.return_code == ExitCode.INTERRUPTED
 
     run(body())
     out = tmp_path / "out"

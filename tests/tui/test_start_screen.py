@@ -7,10 +7,11 @@ from typing import Any
 
 from textual.widgets import Input, SelectionList, Static
 
+from engine.exits import ExitCode
 from engine.launch import LaunchRequest
 from tests.conftest import write_fake_catalog
 from tests.tui.conftest import run, run_toml, wait_for
-from tui.app import EXIT_OK, make_app
+from tui.app import make_app
 from tui.screens.start import StartScreen
 
 
@@ -36,7 +37,7 @@ def test_start_screen_runs_what_was_chosen(tmp_path: Path) -> None:
             assert list(app.model.runs) == ["tiny/fake/fake@a"]
             assert len(app.model.problems) == 1
             await pilot.press("q")
-        assert app.return_code == EXIT_OK
+        assert app.return_code == ExitCode.OK
         assert (tmp_path / "out" / "summary.json").exists()
 
     run(body())
@@ -59,7 +60,7 @@ def test_start_screen_explains_a_bad_dataset(tmp_path: Path) -> None:
             await pilot.pause()
             assert "at least one run" in str(screen.query_one("#start-error", Static).render())
             await pilot.press("escape")
-        assert app.return_code == EXIT_OK
+        assert app.return_code == ExitCode.OK
 
     run(body())
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -11,6 +11,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer
 
+from tui.controls import SessionControls
 from tui.model import SessionModel
 from tui.widgets.gpu_panel import GpuPanel
 from tui.widgets.highlights import Highlights
@@ -19,9 +20,6 @@ from tui.widgets.problem_view import ProblemView
 from tui.widgets.run_grid import RunGrid
 from tui.widgets.run_pane import RunPane
 from tui.widgets.top_bar import VIEWS, TopBar
-
-if TYPE_CHECKING:
-    from tui.app import QuantarenaApp
 
 VIEW_IDS = tuple(v[0] for v in VIEWS)
 #: the problem view redraws live token counts at most this often (s)
@@ -57,8 +55,8 @@ class Dashboard(Screen[None]):
         self._problem_drawn = 0.0
 
     @property
-    def qapp(self) -> QuantarenaApp:
-        return self.app  # type: ignore[return-value]
+    def qapp(self) -> SessionControls:
+        return cast(SessionControls, self.app)
 
     def compose(self) -> ComposeResult:
         yield TopBar(self.model, self.clock, id="top-bar")  # type: ignore[arg-type]

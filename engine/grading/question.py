@@ -193,7 +193,7 @@ _COUNT = re.compile(
 _NAME = re.compile(
     r"(?:^|[\s.;:])quem\b|\bqual\s+(?:o\s+nome|d[oa]s\s+(?:amig[oa]s|irm[ãa][oa]s|jogador[ea]s|alun[oa]s|crian[çc]as|"
     r"concorrentes|participantes|meninos|meninas|rapazes|raparigas))\b|\bem\s+que\s+(?:sentido|dire[çc][ãa]o)\b|"
-    r"\bqual\s+(?:é|foi|será)\s+(?:o|a)\s+mais\s+\w+\s+d[oa]s\b|\bqual\s+d[oa]s\s+(?:dois|duas|tr[êe]s|quatro|cinco)\s+"
+    r"\bqual\s+(?:é|foi|será)\s+(?:o|a)\s+mais\s+\w+\s+d[oa]s\b|\bqual\s+(?:é|foi|será|era)\s+a\s+palavra\b|\bqual\s+(?:é|foi|será|era)\s+o\s+dia\s+da\s+semana\b|\b(?:em\s+)?que\s+dia\s+da\s+semana\b|\bqual\s+d[oa]s\s+(?:dois|duas|tr[êe]s|quatro|cinco)\s+"
     r"(?:amig[oa]s|irm[ãa][oa]s|jogador[ea]s|alun[oa]s|crian[çc]as|concorrentes)\b",
     re.I,
 )

@@ -1074,8 +1074,8 @@ def _extract_part(part: Part, problem: str, sol: Solution, sents_by_res: list[li
         reason += f", ahead of {other.text[:20]!r} by {best.score - other.score:.1f}"
     if re.search(r"polin[ôo]mio", part.text, re.I) and any(
             sents and re.search(r"polin[ôo]mio", sents[-1].text, re.I) and any(
-                (r := _items_math(next(g for g in m.groups() if g is not None)))[2] == "=" and r[1] and r[0] == "0"
-                and _POLYNOMIAL.search(r[1]) for m in MATH.finditer(sents[-1].text)) for sents in sents_by_res):
+                (eq := _items_math(next(g for g in m.groups() if g is not None)))[2] == "=" and eq[1] and eq[0] == "0"
+                and _POLYNOMIAL.search(eq[1]) for m in MATH.finditer(sents[-1].text)) for sents in sents_by_res):
         return GoldPart(label, None, "low", "the solution ends with a polynomial equation: the asked value is not stated",
                         "polynomial", "number", part.asks)
     unreadable = _unreadable_final(sents_by_res, ctx)

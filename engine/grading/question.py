@@ -333,7 +333,10 @@ def _part(label: str, text: str) -> Part:
     objects = _objects(asking, about)
     asks = classify(text)
     n_values = values_asked(t, asking) if asks == "values" else 0
-    if asks == "values" and not n_values:
+    if asks == "values" and not n_values and re.search(r"\bquanto\s+(?:tem|t[êe]m|deve|devem|paga|pagam|recebe|recebem|gasta|gastam)\s+(?:que\s+|de\s+)?"
+                                                   r"\w+\s+cada\s+um\b", focus, re.I) and not _named_people(t):
+        asks = "value"  # "Quanto tem que pagar cada um dos amigos ...?": one amount, the same for each
+    elif asks == "values" and not n_values:
         asks = "other"  # several values, how many unknown: nothing single to compare
     return Part(label=label, text=text, asks=asks, keywords=content_words(focus),
                 objects=objects, extremum=extremum, tuples=_tuple_variables(focus, objects), about=tuple(about),

@@ -180,10 +180,23 @@ def compare_sets(gold_text: str, pred_text: str, ordered: bool = False) -> Compa
 
 # --- names and yes/no ----------------------------------------------------------------------------
 
+_DAYS = {"segunda", "terca", "quarta", "quinta", "sexta", "sabado", "domingo"}
+
+
+def _day_words(words: list[str]) -> list[str]:
+    """Days of the week in one form: "terça-feira", "terças-feiras", "terça" -> "terca"."""
+    out: list[str] = []
+    for w in words:
+        if w in ("feira", "feiras") and out and out[-1] in _DAYS:
+            continue
+        out.append(w[:-1] if w.endswith("s") and w[:-1] in _DAYS else w)
+    return out
+
+
 def compare_name(gold: str, pred_text: str) -> Comparison:
     """The gold name is a word of a short answer ("Bernardo", "o Bernardo", "\\text{Bernardo}")."""
-    words = re.findall(r"[^\W\d_]+", plain(clean_latex(pred_text)))
-    target = plain(gold).split()
+    words = _day_words(re.findall(r"[^\W\d_]+", plain(clean_latex(pred_text))))
+    target = _day_words(re.findall(r"[^\W\d_]+", plain(gold)))
     if not words:
         return Comparison(False, "no name in the answer")
     found = any(words[i : i + len(target)] == target for i in range(len(words)))

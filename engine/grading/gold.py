@@ -143,6 +143,8 @@ _ROUNDING = re.compile(r"inteiro\s+mais\s+pr[óo]ximo|parte\s+inteira|arredond|m
 _ANGLE_PROBLEM = re.compile(r"[âa]ngulo|amplitude|graus?\b|\\widehat|\\hat|\\angle|\\measuredangle|\^\s*\{?\\circ|°|º", re.I)
 _PREMISE = re.compile(r"^\W*(?:como|uma\s+vez\s+que|dado\s+que|visto\s+que|j[áa]\s+que|sendo|porque|pois)\b[^,]*,", re.I)
 _UNIQUE = re.compile(r"\b(?:[úu]nic[oa]s?|[úu]nicamente|s[óo]|apenas|somente|exclusivamente)\b", re.I)
+#: "O único par de primos $(m,n)$ que cumpre ... é $(m,n)=(3,17)$", "a única solução é: ...": a stated unique answer
+_UNIQUE_IS = re.compile(r"\b(?:o|a)\s+[úu]nic[oa]\b[^.;]*\b(?:é|ser[áa])\s*:?\s*$", re.I)
 _DEAD_END = re.compile(r"\b(?:absurd[oa]|contradi[çc][ãa]o|imposs[íi]vel|n[ãa]o\s+(?:é|s[ãa]o)\s+poss[íi]ve(?:l|is))\b", re.I)
 _EXAMPLE = re.compile(r"\bpor\s+exemplo\b|\bexemplifica|\bcomo\s+exemplo\b", re.I)
 _AFTERWORD = re.compile(
@@ -346,10 +348,16 @@ def _problem_names(problem: str) -> list[str]:
     return list(out)
 
 
+_WEEKDAYS = ("segunda-feira", "terça-feira", "quarta-feira", "quinta-feira", "sexta-feira", "sábado", "domingo")
+
+
 def _problem_options(problem: str) -> list[str]:
-    """Words listed in the problem as choices: "norte, sul, este, oeste, nordeste, ..."."""
+    """Words listed in the problem as choices: "norte, sul, este, oeste, nordeste, ..."; the days of
+    the week when a day of the week is asked."""
     text = re.sub(MATH, " ", problem.split("Conteúdo referenciado:")[0])
     out: list[str] = []
+    if re.search(r"\bdia\s+da\s+semana\b", text, re.I):
+        out += list(_WEEKDAYS)
     for m in re.finditer(r"((?:[a-záéíóúâêôãõç]+,\s+){2,}[a-záéíóúâêôãõç]+\s+(?:e|ou)\s+[a-záéíóúâêôãõç]+)", text):
         out += [w for w in re.split(r",\s+|\s+(?:e|ou)\s+", m.group(1)) if w]
     return out
@@ -383,6 +391,8 @@ def _value_candidates(sent: Sentence, ctx: _Context) -> list[Candidate]:
         if not ctx.angles and re.search(r"\^\s*\{?\s*(?:\\circ|o|\\underline\s*\{?\s*[oa])\s*\}?\s*$|[ºª°]\s*$", result) \
                 and not _near_echo(s, m.end(), ctx):
             continue  # "$1^\circ$ salto": an ordinal, not a value (unless it is what is asked: "o $20^\circ$ andar")
+        if rel == "=" and lhs and _POLY_ZERO.fullmatch(result.strip()) and _POLYNOMIAL.search(lhs.split("\x00")[-1]):
+            continue  # "$x^3+18=0$": a polynomial equation, not the value 0
         got = _number_of(result)
         kind = "number"
         text_value: tuple[str, object] | None = got
@@ -444,6 +454,10 @@ def _value_candidates(sent: Sentence, ctx: _Context) -> list[Candidate]:
         out.append(c)
     out.sort(key=lambda c: c.start)
     return out
+
+
+_POLY_ZERO = re.compile(r"0")
+_POLYNOMIAL = re.compile(r"[a-zA-Z]\s*\^\s*\{?\s*\d|\d\s*[a-zA-Z]\b|[a-zA-Z]\s*[-+]\s*\d")
 
 
 def _near_echo(s: str, end: int, ctx: _Context) -> int:
@@ -837,8 +851,17 @@ def _yes_no(sol: Solution, part: Part) -> tuple[str, str, str] | None:
 def _name(sol: Solution, ctx: _Context) -> tuple[str, str, str] | None:
     """The name (or listed word) the concluding sentence gives for a "Quem ...?" question."""
     sents = sol.sentences
+    if re.search(r"\bqual\s+(?:é|foi|será|era)\s+a\s+palavra\b", ctx.part.text, re.I):
+        # "Qual é a palavra chave da Ana?": the word in capitals the last sentence ends with
+        last_t = re.sub(MATH, " ", sents[-1].text) if sents else ""
+        words = re.findall(r"\b([A-ZÁÉÍÓÚÂÊÔÃÕÇ]{3,})\b", last_t)
+        if words and re.search(r"\b(?:é|ou\s+seja|logo|portanto|assim)\b", last_t, re.I):
+            return words[-1], ("high" if _STRONG.search(last_t) or re.search(r"\bou\s+seja\b", last_t) else "medium"), "word"
+        return None
     for k, sent in enumerate(reversed(sents[-3:])):
         t = re.sub(MATH, " ", sent.text)
+        t = re.sub(r"\b(segunda|ter[çc]a|quarta|quinta|sexta)s?-feiras?\b", lambda m: plain(m.group(1)).replace("terca", "terça") + "-feira", t, flags=re.I)
+        t = re.sub(r"\b(s[áa]bado|domingo)s\b", r"\1", t, flags=re.I)
         if _HYPOTHESIS.search(t) and not _STRONG.search(t):
             continue
         found: list[tuple[int, str]] = []
@@ -927,7 +950,7 @@ def _best(sents: list[Sentence], ctx: _Context) -> tuple[Candidate | None, Candi
                     c.score -= 3.0  # one member of a list of solutions
                     c.notes.append("list-member")
                 elif "conclusion" not in c.notes and not c.explicit and not (
-                        re.search(r"[úu]nic", sent.text, re.I) and _WEAK.search(sent.text)):
+                        re.search(r"[úu]nic", sent.text, re.I) and (_WEAK.search(sent.text) or _UNIQUE_IS.search(re.sub(MATH, " ", sent.text[: c.start])))):
                     c.score -= 3.0
                     c.notes.append("not-concluded")
                 elif not (re.search(r"[úu]nic", sent.text, re.I) or (_UNIQUE.search(sent.text[max(0, c.start - 30) : c.start])
@@ -1035,6 +1058,8 @@ def _extract_part(part: Part, problem: str, sol: Solution, sents_by_res: list[li
         got_name = _name(Solution(sol.text, sents_by_res, sol.flags), ctx)
         if got_name is not None:
             return GoldPart(label, got_name[0], got_name[1], "the name the conclusion gives", got_name[2], "name", part.asks)
+        if re.search(r"\bqual\s+(?:é|foi|será|era)\s+a\s+palavra\b|\bdia\s+da\s+semana\b", part.text, re.I):
+            return GoldPart(label, None, "low", "a word is asked and the conclusion gives none", "word", "name", part.asks)
     picks = []
     for sents in sents_by_res:
         best, other, _all = _best(sents, ctx)
@@ -1047,6 +1072,12 @@ def _extract_part(part: Part, problem: str, sol: Solution, sents_by_res: list[li
     reason = _why(best)
     if other is not None:
         reason += f", ahead of {other.text[:20]!r} by {best.score - other.score:.1f}"
+    if re.search(r"polin[ôo]mio", part.text, re.I) and any(
+            sents and re.search(r"polin[ôo]mio", sents[-1].text, re.I) and any(
+                (eq := _items_math(next(g for g in m.groups() if g is not None)))[2] == "=" and eq[1] and eq[0] == "0"
+                and _POLYNOMIAL.search(eq[1]) for m in MATH.finditer(sents[-1].text)) for sents in sents_by_res):
+        return GoldPart(label, None, "low", "the solution ends with a polynomial equation: the asked value is not stated",
+                        "polynomial", "number", part.asks)
     unreadable = _unreadable_final(sents_by_res, ctx)
     if unreadable and conf != "low" and best.sentence is not unreadable:
         return GoldPart(label, best.text, "low", f"the final statement {unreadable.text[-60:]!r} is not a readable value; "
@@ -1068,6 +1099,10 @@ def _extract_part(part: Part, problem: str, sol: Solution, sents_by_res: list[li
         conf = "low"
         reason += f"; another resolution gives {against[0]!r}"
     kind = best.kind
+    digits = _digit_pairs_as_numbers(best, part)
+    if digits is not None:
+        return GoldPart(label, digits, conf, reason + "; the digit pairs (a, b) of the numbers ab asked, read as the numbers",
+                        "digit-pairs", "set", part.asks)
     if part.asks in ("value", "count") and kind == "set":
         kind = "number"
     if ctx.rounding and isinstance(best.value, (Fraction, float)) and not (isinstance(best.value, Fraction) and best.value.denominator == 1):
@@ -1079,6 +1114,22 @@ def _extract_part(part: Part, problem: str, sol: Solution, sents_by_res: list[li
         return GoldPart(label, str(r), "medium" if conf == "high" else conf,
                         f"{reason}; {'rounded' if nearest else 'integer part'} of {best.text}", "rounded", "number", part.asks)
     return GoldPart(label, best.text, conf, reason, best.rule, kind, part.asks)
+
+
+def _digit_pairs_as_numbers(best: Candidate, part: Part) -> str | None:
+    """"Determine todos os números de dois algarismos $ab$ ...": a set of digit pairs ``(a,b)`` is the
+    set of the numbers ``10a+b`` (``\\{(1,1),(1,2)\\}`` -> ``\\{11, 12\\}``)."""
+    if best.kind != "set" or not re.search(r"n[úu]meros?\s+de\s+(?:dois|2)\s+(?:algarismos|d[íi]gitos)\s+\$\s*(?:\\overline\{)?\s*[a-z]\s*[a-z]\s*\}?\s*\$",
+                                            part.text, re.I):
+        return None
+    members = list(best.value)  # type: ignore[call-overload]
+    if not members or not all(isinstance(t, tuple) and len(t) == 2 and all(
+            isinstance(d, Fraction) and d.denominator == 1 and 0 <= d <= 9 for d in t) for t in members):
+        return None
+    nums = [int(10 * t[0] + t[1]) for t in members]
+    order = [int(10 * Fraction(a) + Fraction(b)) for a, b in re.findall(r"\(\s*(\d)\s*,\s*(\d)\s*\)", best.text)]
+    nums = order if sorted(order) == sorted(nums) else sorted(nums)
+    return "\\{" + ", ".join(str(n) for n in nums) + "\\}"
 
 
 def _stated_values(sent: Sentence, ctx: _Context, last_only: bool = False) -> list[Candidate]:

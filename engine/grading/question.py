@@ -193,7 +193,7 @@ _COUNT = re.compile(
 _NAME = re.compile(
     r"(?:^|[\s.;:])quem\b|\bqual\s+(?:o\s+nome|d[oa]s\s+(?:amig[oa]s|irm[ãa][oa]s|jogador[ea]s|alun[oa]s|crian[çc]as|"
     r"concorrentes|participantes|meninos|meninas|rapazes|raparigas))\b|\bem\s+que\s+(?:sentido|dire[çc][ãa]o)\b|"
-    r"\bqual\s+(?:é|foi|será)\s+(?:o|a)\s+mais\s+\w+\s+d[oa]s\b|\bqual\s+d[oa]s\s+(?:dois|duas|tr[êe]s|quatro|cinco)\s+"
+    r"\bqual\s+(?:é|foi|será)\s+(?:o|a)\s+mais\s+\w+\s+d[oa]s\b|\bqual\s+(?:é|foi|será|era)\s+a\s+palavra\b|\bqual\s+(?:é|foi|será|era)\s+o\s+dia\s+da\s+semana\b|\b(?:em\s+)?que\s+dia\s+da\s+semana\b|\bqual\s+d[oa]s\s+(?:dois|duas|tr[êe]s|quatro|cinco)\s+"
     r"(?:amig[oa]s|irm[ãa][oa]s|jogador[ea]s|alun[oa]s|crian[çc]as|concorrentes)\b",
     re.I,
 )
@@ -333,7 +333,10 @@ def _part(label: str, text: str) -> Part:
     objects = _objects(asking, about)
     asks = classify(text)
     n_values = values_asked(t, asking) if asks == "values" else 0
-    if asks == "values" and not n_values:
+    if asks == "values" and not n_values and re.search(r"\bquanto\s+(?:tem|t[êe]m|deve|devem|paga|pagam|recebe|recebem|gasta|gastam)\s+(?:que\s+|de\s+)?"
+                                                   r"\w+\s+cada\s+um\b", focus, re.I) and not _named_people(t):
+        asks = "value"  # "Quanto tem que pagar cada um dos amigos ...?": one amount, the same for each
+    elif asks == "values" and not n_values:
         asks = "other"  # several values, how many unknown: nothing single to compare
     return Part(label=label, text=text, asks=asks, keywords=content_words(focus),
                 objects=objects, extremum=extremum, tuples=_tuple_variables(focus, objects), about=tuple(about),

@@ -72,8 +72,8 @@ def _mask_math(s: str) -> str:
     masked = list(s)
     for m in MATH.finditer(s):
         for i in range(m.start(), m.end()):
-            if masked[i] in ".!?:;\n":
-                masked[i] = "_"
+            if masked[i] in ".!?:;\n\\":
+                masked[i] = "_"  # a "\\\\" line break inside an array or cases does not end a sentence
     return "".join(masked)
 
 

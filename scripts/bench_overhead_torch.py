@@ -3,7 +3,7 @@
 The same loaded model, settings and prompt decode a fixed number of tokens
 (``min_new_tokens == max_new_tokens``, greedy) three ways, interleaved, after one warm-up each:
 
-* **harness**: ``backend.generate(request)`` consumed as the engine's worker consumes it, one
+* **harness**: ``backend.generate([request])`` consumed as the engine's worker consumes it, one
   ``perf_counter()`` per yielded token;
 * **generate+streamer**: ``model.generate(...)`` with a streamer that only takes a timestamp per
   token (the same per-token host sync our loop does), so decode tok/s has the same definition;
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     def harness() -> dict[str, float]:
         times: list[float] = []
         t_submit = time.perf_counter()
-        for _ in backend.generate(request):
+        for _ in backend.generate([request]):
             times.append(time.perf_counter())
         assert len(times) == n, f"harness gave {len(times)} tokens, wanted {n}"
         return {"decode": (n - 1) / (times[-1] - times[0]), "e2e": n / (times[-1] - t_submit), "ttft": times[0] - t_submit}

@@ -62,7 +62,7 @@ def _run(quant: str = "int8", **settings: Any) -> RunSpec:
 
 
 def _greedy(b: Any, n: int = 12) -> list[int]:
-    return [t.id for t in b.generate(GenerationRequest(messages=MESSAGES, max_new_tokens=n))]
+    return [t.id for _, t in b.generate([GenerationRequest(messages=MESSAGES, max_new_tokens=n)])]
 
 
 def test_the_checkpoint_is_sharded_with_the_hub_names(small_ckpt: Path) -> None:

@@ -18,8 +18,8 @@ Settings (``[runs.settings]`` in a test models.toml):
   segfault_after  after this many generations, log a line as a native library would and kill the
                 run process with SIGSEGV (a crash inside C code, as llama.cpp's AMX kernels do)
   load_s        sleep this long in load()
-  batching      false: generate_batch raises UnsupportedError (default true: one step yields a
-                token for every unfinished sequence, at tokens_per_s steps per second)
+  batching      false: the loaded run answers one request at a time (max_batch 1; default true:
+                one step yields a token for every unfinished sequence, at tokens_per_s steps per second)
   memory_mib    reported as the torch allocator peak of each generation
   hang_after    after this many generations, the next one blocks for an hour before its first
                 token, deaf to cancellation (a library stuck in C code)
@@ -44,26 +44,26 @@ import signal
 import time
 import zlib
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from engine.backends.base import (
+    AnswerStream,
     Backend,
     BackendError,
-    BatchStream,
     Capabilities,
     GenerationRequest,
     LoadInfo,
     ScoreRequest,
     Token,
-    TokenStream,
     UnsupportedError,
 )
 
 
 class ScriptedFakeBackend(Backend):
     id = "fake"
-    capabilities = Capabilities(gpu=False, multi_gpu=False, batching=True, synthetic=True, scoring=True)
+    capabilities = Capabilities(gpu=False, multi_gpu=False, max_batch=None, synthetic=True, scoring=True)
     SETTINGS: ClassVar[dict[str, Any]] = {
         "answers": list,
         "tokens_per_s": (int, float),
@@ -102,7 +102,8 @@ class ScriptedFakeBackend(Backend):
         if s.get("fail_load"):
             raise BackendError(f"{self.run.name}: {s['fail_load']}")
         self._n = 0
-        return LoadInfo(device="cpu", details={"library": "fake (scripted, no inference)"})
+        caps = None if s.get("batching", True) else replace(self.capabilities, max_batch=1)
+        return LoadInfo(device="cpu", details={"library": "fake (scripted, no inference)"}, capabilities=caps)
 
     def _script(self, request: GenerationRequest) -> tuple[list[str], str, int]:
         """The next scripted answer as token pieces, its finish reason and the prompt length."""
@@ -124,33 +125,13 @@ class ScriptedFakeBackend(Backend):
         n = min(len(pieces), request.max_new_tokens)
         return pieces[:n], ("stop" if n == len(pieces) else "length"), max(1, len(prompt.split()))
 
-    def generate(self, request: GenerationRequest) -> TokenStream:
-        pieces, finish, n_prompt = self._script(request)
-        stream = TokenStream(iter(()))
-        stream.prompt_tokens = n_prompt
-        stream._tokens = self._tokens(pieces, finish, stream)
-        return stream
-
-    def _tokens(self, pieces: list[str], finish: str, stream: TokenStream) -> Iterator[Token]:
-        s = self.run.settings
-        delay = 1.0 / float(s.get("tokens_per_s", 500))
-        time.sleep(float(s.get("ttft_s", 0.001)))
-        for i, piece in enumerate(pieces):
-            if i:
-                time.sleep(delay)
-            yield Token(piece, i)
-        stream.finish_reason = finish
-
-    def generate_batch(self, requests: list[GenerationRequest]) -> BatchStream:
-        if not self.run.settings.get("batching", True):
+    def generate(self, requests: Sequence[GenerationRequest]) -> AnswerStream:
+        if len(requests) > 1 and not self.run.settings.get("batching", True):
             raise UnsupportedError(f"{self.run.name}: backend fake: scripted without batching")
         scripts = [self._script(r) for r in requests]
-        batch = BatchStream(iter(()), len(requests))
-        batch.prompt_tokens = [n for _, _, n in scripts]
-        batch._items = self._steps(scripts, batch)
-        return batch
+        return AnswerStream(len(requests), lambda out: self._steps(scripts, out), prompt_tokens=[n for _, _, n in scripts])
 
-    def _steps(self, scripts: list[tuple[list[str], str, int]], batch: BatchStream) -> Iterator[tuple[int, Token]]:
+    def _steps(self, scripts: list[tuple[list[str], str, int]], out: AnswerStream) -> Iterator[tuple[int, Token]]:
         """One step yields a token for every unfinished sequence, at tokens_per_s steps per second."""
         s = self.run.settings
         delay = 1.0 / float(s.get("tokens_per_s", 500))
@@ -162,7 +143,8 @@ class ScriptedFakeBackend(Backend):
             for i, (pieces, _, _) in enumerate(scripts):
                 if step < len(pieces):
                     yield i, Token(pieces[step], step)
-        batch.finish_reasons = [f for _, f, _ in scripts]
+        for i, (_, finish, _) in enumerate(scripts):
+            out.finish(i, finish)
 
     def score(self, request: ScoreRequest) -> Any:
         from engine.quality import Scored, prompt_digest

@@ -208,17 +208,17 @@ def decode(data: dict[str, Any]) -> Message:
     except (KeyError, TypeError):
         raise ValueError(f"not a run-process message: {str(data)[:80]}") from None
     kw = {k: v for k, v in data.items() if k != "kind"}
-    if cls is Answer:
-        kw["requests"] = [GenerationRequest(**r) for r in kw["requests"]]
-    elif cls is Score:
-        kw["request"] = ScoreRequest(**kw["request"])
-    elif cls is Loaded:
-        kw["capabilities"] = Capabilities.from_dict(kw["capabilities"])
-    elif cls is Done:
-        a = dict(kw["answer"])
-        a["batch"] = BatchFacts(**a["batch"]) if a.get("batch") else None
-        kw["answer"] = Answered(**a)
     try:
+        if cls is Answer:
+            kw["requests"] = [GenerationRequest(**r) for r in kw["requests"]]
+        elif cls is Score:
+            kw["request"] = ScoreRequest(**kw["request"])
+        elif cls is Loaded:
+            kw["capabilities"] = Capabilities.from_dict(kw["capabilities"])
+        elif cls is Done:
+            a = dict(kw["answer"])
+            a["batch"] = BatchFacts(**a["batch"]) if a.get("batch") else None
+            kw["answer"] = Answered(**a)
         return cls(**kw)
-    except TypeError as e:
-        raise ValueError(f"malformed {cls.kind} message: {e}") from None
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"malformed {cls.kind} message: {type(e).__name__}: {e}") from None

@@ -250,3 +250,15 @@ def test_stop_kills_a_run_process_stuck_in_its_library(tmp_path: Path, monkeypat
     assert row["status"] == "interrupted" and row["problems"] == 1 and summary["interrupted"]
     lines = (tmp_path / "out" / "results.jsonl").read_text().splitlines()
     assert len(lines) == 1  # the finished answer is kept
+
+
+def test_load_progress_reaches_the_front_ends_before_the_run_is_loaded(tmp_path: Path) -> None:
+    p = _session(tmp_path, _runs('settings = { load_steps = 3 }'), limit=1)
+    seen: list[ev.Event] = []
+    p.session().run(seen.append)
+    steps = [e for e in seen if isinstance(e, ev.RunLoadProgress)]
+    assert [e.fraction for e in steps] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert steps[-1].bytes_read == 3 * 2**30 and steps[-1].bytes_placed == {"cpu": 3 * 2**30}
+    assert steps[0].line == "reading shards shard 1/3 (33%): 1.0 GiB read, cpu 1.0 GiB"
+    kinds = [type(e).__name__ for e in seen]
+    assert kinds.index("RunLoading") < kinds.index("RunLoadProgress") < kinds.index("RunLoaded")

@@ -18,6 +18,7 @@ Settings (``[runs.settings]`` in a test models.toml):
   segfault_after  after this many generations, log a line as a native library would and kill the
                 run process with SIGSEGV (a crash inside C code, as llama.cpp's AMX kernels do)
   load_s        sleep this long in load()
+  load_steps    report this many load-progress steps during load() (fake shards of 1 GiB each)
   batching      false: the loaded run answers one request at a time (max_batch 1; default true:
                 one step yields a token for every unfinished sequence, at tokens_per_s steps per second)
   memory_mib    reported as the torch allocator peak of each generation
@@ -73,6 +74,7 @@ class ScriptedFakeBackend(Backend):
         "fail_after": int,
         "crash_after": int,
         "load_s": (int, float),
+        "load_steps": int,
         "batching": bool,
         "memory_mib": (int, float),
         "hang_after": int,
@@ -90,6 +92,10 @@ class ScriptedFakeBackend(Backend):
         s = self.run.settings
         if s.get("load_s"):
             time.sleep(float(s["load_s"]))
+        steps = int(s.get("load_steps", 0))
+        for k in range(1, steps + 1):
+            self.report_load("reading shards", fraction=k / steps, bytes_read=k * 2**30, bytes_placed={"cpu": k * 2**30},
+                             step=f"shard {k}/{steps}")
         if s.get("unsupported"):
             raise UnsupportedError(f"{self.run.name}: backend fake on {self.run.device}: {s['unsupported']}")
         if s.get("import_module"):

@@ -462,6 +462,20 @@ class LlamaCppBackend(Backend):
             pos = [len(p) for p in prompts]
             active: list[int] = []
             pending: dict[int, int] = {}  # seq -> its last sampled token, the input of its next step
+
+            def take(s: int, idx: int, going_on: list[int]) -> Token | None:
+                """Sample sequence s from output row idx: its token, or None when it ended on an
+                end-of-generation token; a sequence with budget left goes on to the next step."""
+                tok = int(sample(chain_of(s), ctx, idx))
+                if is_eog(vocab, tok):
+                    out.finish(s, "stop")
+                    return None
+                n_out[s] += 1
+                if n_out[s] < budgets[s]:
+                    going_on.append(s)
+                    pending[s] = tok
+                return Token(self._piece(tok, buf, decoders[s]), tok)
+
             # prefill: each prompt into its own sequence, in chunks of n_batch; its first token at once
             for s, ids in enumerate(prompts):
                 if budgets[s] <= 0:
@@ -475,15 +489,9 @@ class LlamaCppBackend(Backend):
                         put(j, tok, start + j, s, last and j == len(chunk) - 1)
                     batch.n_tokens = len(chunk)
                     self._check_decode(decode(ctx, batch))
-                tok = int(sample(chain_of(s), ctx, len(ids) - 1 - (len(ids) - 1) // n_batch * n_batch))
-                if is_eog(vocab, tok):
-                    out.finish(s, "stop")
-                    continue
-                n_out[s] += 1
-                yield s, Token(self._piece(tok, buf, decoders[s]), tok)
-                if n_out[s] < budgets[s]:
-                    active.append(s)
-                    pending[s] = tok
+                first = take(s, len(ids) - 1 - (len(ids) - 1) // n_batch * n_batch, active)
+                if first is not None:
+                    yield s, first
             # decode: one token for every active sequence per llama_decode
             while active:
                 for j, s in enumerate(active):
@@ -495,15 +503,9 @@ class LlamaCppBackend(Backend):
                 self._check_decode(decode(ctx, batch))
                 still: list[int] = []
                 for j, s in enumerate(active):
-                    tok = int(sample(chain_of(s), ctx, j))
-                    if is_eog(vocab, tok):
-                        out.finish(s, "stop")
-                        continue
-                    n_out[s] += 1
-                    yield s, Token(self._piece(tok, buf, decoders[s]), tok)
-                    if n_out[s] < budgets[s]:
-                        still.append(s)
-                        pending[s] = tok
+                    piece = take(s, j, still)
+                    if piece is not None:
+                        yield s, piece
                 active = still
         finally:
             lib.llama_batch_free(batch)

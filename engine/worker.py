@@ -97,7 +97,8 @@ def worker_main(conn: Any, run_dict: dict[str, Any], model: Any, env: dict[str, 
         if isinstance(msg, P.Score):
             _score(conn, backend, msg)
         elif isinstance(msg, P.Answer):
-            _mark(log, f"answering {msg.problem_ids[0]}" + (f" in a batch of {len(msg.requests)}" if len(msg.requests) > 1 else ""))
+            n, first = len(msg.problem_ids), msg.problem_ids[0] if msg.problem_ids else "?"
+            _mark(log, f"answering {first}" if n == 1 else f"answering a batch of {n} from {first}")
             if not _answer(conn, backend, msg, cancel, stream_text):
                 break
     try:

@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--settings", default="{}", help="run settings as JSON, e.g. '{\"cache\": \"static\"}'")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "overhead_torch.json"))
     args = ap.parse_args(argv)
+    load_before = os.getloadavg()[0]  # a busy machine makes the figures meaningless: recorded with them
 
     import torch
 
@@ -174,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {
             "cpu": cpu_model(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name(0) if cuda else None, "platform": platform.platform(),
+            "load_average_1m_before": load_before, "load_average_1m_after": os.getloadavg()[0],
         },
         "libraries": info.details.get("libraries"),
         "config": {

@@ -21,6 +21,8 @@ Settings (``[runs.settings]`` in a test models.toml):
   load_steps    report this many load-progress steps during load() (fake shards of 1 GiB each)
   batching      false: the loaded run answers one request at a time (max_batch 1; default true:
                 one step yields a token for every unfinished sequence, at tokens_per_s steps per second)
+  max_batch     the loaded run answers at most this many requests at once (as a llama.cpp
+                context made for that many sequences; the session sets it to --concurrency)
   memory_mib    reported as the torch allocator peak of each generation
   hang_after    after this many generations, the next one blocks for an hour before its first
                 token, deaf to cancellation (a library stuck in C code)
@@ -77,6 +79,7 @@ class ScriptedFakeBackend(Backend):
         "load_steps": int,
         "batching": bool,
         "memory_mib": (int, float),
+        "max_batch": int,
         "hang_after": int,
         "segfault_after": int,
         "import_module": str,
@@ -109,6 +112,8 @@ class ScriptedFakeBackend(Backend):
             raise BackendError(f"{self.run.name}: {s['fail_load']}")
         self._n = 0
         caps = None if s.get("batching", True) else replace(self.capabilities, max_batch=1)
+        if s.get("batching", True) and "max_batch" in s:
+            caps = replace(self.capabilities, max_batch=int(s["max_batch"]))
         return LoadInfo(device="cpu", details={"library": "fake (scripted, no inference)"}, capabilities=caps)
 
     def _script(self, request: GenerationRequest) -> tuple[list[str], str, int]:
@@ -132,8 +137,9 @@ class ScriptedFakeBackend(Backend):
         return pieces[:n], ("stop" if n == len(pieces) else "length"), max(1, len(prompt.split()))
 
     def generate(self, requests: Sequence[GenerationRequest]) -> AnswerStream:
-        if len(requests) > 1 and not self.run.settings.get("batching", True):
-            raise UnsupportedError(f"{self.run.name}: backend fake: scripted without batching")
+        limit = 1 if not self.run.settings.get("batching", True) else self.run.settings.get("max_batch")
+        if limit is not None and len(requests) > limit:
+            raise UnsupportedError(f"{self.run.name}: backend fake: a batch of {len(requests)}, scripted for at most {limit}")
         scripts = [self._script(r) for r in requests]
         return AnswerStream(len(requests), lambda out: self._steps(scripts, out), prompt_tokens=[n for _, _, n in scripts])
 

@@ -56,6 +56,8 @@ class BatchProgress:
                 self.tasks[name] = p.add_task(name, total=self.n, info="waiting")
         elif isinstance(e, ev.RunLoading):
             p.update(self.tasks[e.run], info="loading…")
+        elif isinstance(e, ev.RunLoadProgress):
+            p.update(self.tasks[e.run], info=f"loading… {e.line}")
         elif isinstance(e, ev.RunLoaded):
             p.update(self.tasks[e.run], info=f"loaded on {e.device} in {e.load_s:.1f}s")
         elif isinstance(e, ev.RunFailed):

@@ -119,6 +119,8 @@ def check_backend(catalog: Catalog, backend_id: str, *, timeout_s: float = 600.0
 
 
 def _probe(run: RunSpec, model: Any, version: str | None, *, timeout_s: float, log_dir: str | None) -> BackendCheck:
+    from engine import protocol as P
+    from engine.backends.base import GenerationRequest
     from engine.run_process import RunProcess, exit_reason
 
     log_root = Path(log_dir or tempfile.mkdtemp(prefix="quantarena-doctor-"))
@@ -139,26 +141,25 @@ def _probe(run: RunSpec, model: Any, version: str | None, *, timeout_s: float, l
             except queue.Empty:
                 check.reason = f"no answer within {timeout_s:.0f} s {phase}"
                 break
-            kind = msg[0]
-            if kind == "loaded":
-                check.device = msg[1]
-                check.build = build_facts(run.backend, msg[3] or {})
+            if isinstance(msg, P.Loaded):
+                check.device = msg.device
+                check.build = build_facts(run.backend, msg.details or {})
                 phase = "while generating"
-                proc.send(("generate", {"problem_id": "doctor", "messages": PROBE_MESSAGES, "max_new_tokens": PROBE_TOKENS}))
-            elif kind == "load_failed":
-                check.reason = f"{msg[1]} at load: {msg[2]}"
+                proc.send(P.Answer(["doctor"], [GenerationRequest(messages=PROBE_MESSAGES, max_new_tokens=PROBE_TOKENS)]))
+            elif isinstance(msg, P.LoadFailed):
+                check.reason = f"{msg.status} at load: {msg.reason}"
                 break
-            elif kind == "done":
-                n = len(msg[2].get("token_times") or [])
+            elif isinstance(msg, P.Done):
+                n = len(msg.answer.token_times)
                 if n:
                     check.status, check.reason = "ok", f"generated {n} tokens"
                 else:
                     check.reason = "generated no token"
                 break
-            elif kind == "gen_failed":
-                check.reason = f"{msg[2]} while generating: {msg[3]}"
+            elif isinstance(msg, P.GenFailed):
+                check.reason = f"{msg.status} while generating: {msg.reason}"
                 break
-            elif kind == "exited":
+            elif isinstance(msg, P.Exited):
                 check.reason = exit_reason(msg, phase, hint=False)
                 break
     finally:

@@ -31,6 +31,19 @@ class RunLoading(Event):
 
 
 @dataclass(frozen=True)
+class RunLoadProgress(Event):
+    """How far a run's load got, while a long load runs: its phase, the fraction done when known,
+    bytes read from disk and bytes placed per device ("cuda:0" -> bytes); ``line`` says it in one line."""
+
+    run: str
+    phase: str
+    fraction: float | None
+    bytes_read: int
+    bytes_placed: dict[str, int]
+    line: str
+
+
+@dataclass(frozen=True)
 class RunLoaded(Event):
     run: str
     device: str  # "cpu", "cuda:0", "cuda:0,1"

@@ -136,6 +136,44 @@ def throughput(run: dict[str, Any], answered: list[dict[str, Any]]) -> dict[str,
     return out
 
 
+def run_facts(handle: Any, quality: dict[str, Any] | None) -> dict[str, Any]:
+    """A run's static summary facts from the session's handle on it (``engine.run_handle``)."""
+    run = handle.run
+    return {
+        "run": run.name, "model": run.model, "backend": run.backend, "quant": run.quant,
+        "weights": run.weights, "status": handle.status if handle.status != "pending" else "not run",
+        "reason": handle.reason, "device": handle.device, "gpus": handle.gpus, "load_s": handle.load_s,
+        "details": handle.details,
+        "quality": quality,
+    }
+
+
+def session_summary(*, session: str, interrupted: bool, wall_s: float, settings: dict[str, Any],
+                    rows: list[dict[str, Any]], records: list[dict[str, Any]], environment: dict[str, Any]) -> dict[str, Any]:
+    """The whole ``summary.json``: the runs' rows, the accuracy tables and the environment."""
+    acc_tables: Any = None
+    acc_md = None
+    try:
+        from engine.accuracy import accuracy_tables, render_markdown
+
+        tables = accuracy_tables(records)
+        acc_tables = {k: t.to_dict() for k, t in tables.items()}
+        acc_md = render_markdown(tables)
+    except Exception as e:  # the summary must be written whatever happens
+        acc_md = f"(accuracy tables unavailable: {e})"
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "session": session,
+        "interrupted": interrupted,
+        "wall_s": round(wall_s, 3),
+        "settings": settings,
+        "runs": rows,
+        "accuracy_tables": acc_tables,
+        "accuracy_markdown": acc_md,
+        "environment": environment,
+    }
+
+
 def _fmt(v: Any, spec: str = ".1f") -> str:
     if v is None:
         return "N/A"

@@ -1,8 +1,9 @@
 """The parent's handle on one run process (``engine.worker``): start, send work, read replies.
 
-A reader thread turns the pipe into a queue. When the process dies (segfault, abort, os._exit,
-kill), the reader sees EOF and posts ``("exited", code, reason)`` so the session marks the run failed
-with that reason — the other runs go on.
+A reader thread turns the pipe into a queue of typed messages (``engine.protocol``, decoded once
+here). When the process dies (segfault, abort, os._exit, kill), the reader sees EOF and posts an
+:class:`~engine.protocol.Exited` so the session marks the run failed with that reason — the other
+runs go on.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import multiprocessing as mp
 import queue
 import signal
 import threading
-from typing import Any
 
+from engine import protocol as P
 from engine.catalog import ModelSpec, RunSpec
 
 _CTX = mp.get_context("spawn")
@@ -59,24 +60,26 @@ def log_tail(path: str | None, n: int = 3, width: int = 400) -> str:
     return " | ".join(picked)[-width:]
 
 
-def exit_reason(msg: tuple[Any, ...], phase: str, *, hint: bool = True) -> str:
-    """The one-line reason for an ``("exited", code, reason[, log_tail])`` message in ``phase``
-    ("while loading", "during the warm-up answer"): a death by signal names the signal, the
-    phase, the last lines the run logged and where to look next."""
-    reason = f"{msg[2]} {phase}"
-    code = msg[1]
-    if code is not None and code < 0:
-        tail = msg[3] if len(msg) > 3 else ""
-        reason += f"; last log lines: {tail}" if tail else "; the run's log is empty"
+def exit_reason(msg: P.Exited, phase: str, *, hint: bool = True) -> str:
+    """The one-line reason for an :class:`~engine.protocol.Exited` in ``phase`` ("while
+    loading", "during the warm-up answer"): a death by signal names the signal, the phase, the
+    last lines the run logged and where to look next."""
+    reason = f"{msg.reason} {phase}"
+    if msg.code is not None and msg.code < 0:
+        reason += f"; last log lines: {msg.log_tail}" if msg.log_tail else "; the run's log is empty"
         if hint:
             reason += f"; {DOCTOR_HINT}"
     return reason
 
 
 class RunProcess:
+    """One run in its own process: ``start()``, ``send(message)``, ``get(timeout)`` for the next
+    reply (``queue.Empty`` after ``timeout``), ``stop()`` or ``kill()``; ``cancel`` (an event)
+    asks the answer in flight to end early."""
+
     def __init__(self, run: RunSpec, model: ModelSpec, *, env: dict[str, str] | None = None, stream_text: bool = True):
         self.run = run
-        self.inbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self.inbox: queue.Queue[P.Message] = queue.Queue()
         self._parent, child = _CTX.Pipe(duplex=True)
         self.cancel = _CTX.Event()
         from engine.worker import worker_main
@@ -104,22 +107,26 @@ class RunProcess:
     def _read(self) -> None:
         while True:
             try:
-                msg = self._parent.recv()
+                data = self._parent.recv()
             except (EOFError, OSError):
                 break
-            self.inbox.put(msg)
+            try:
+                self.inbox.put(P.decode(data))
+            except ValueError:  # not from our worker: dropped, the run goes on
+                continue
         self.proc.join(timeout=5)
         code = self.proc.exitcode
-        self.inbox.put(("exited", code, describe_exit(code), log_tail(self.log_path) if code is not None and code < 0 else ""))
+        self.inbox.put(P.Exited(code, describe_exit(code), log_tail(self.log_path) if code is not None and code < 0 else ""))
 
-    def send(self, msg: tuple[Any, ...]) -> bool:
+    def send(self, msg: P.Message) -> bool:
+        """Send a message; False when the process is gone (its reader then posts ``Exited``)."""
         try:
-            self._parent.send(msg)
+            self._parent.send(P.encode(msg))
             return True
         except (BrokenPipeError, OSError):
             return False
 
-    def get(self, timeout: float | None = None) -> tuple[Any, ...]:
+    def get(self, timeout: float | None = None) -> P.Message:
         return self.inbox.get(timeout=timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -127,7 +134,7 @@ class RunProcess:
         if self.proc.pid is None:
             return
         self.cancel.set()
-        self.send(("stop",))
+        self.send(P.Stop())
         self.proc.join(timeout=timeout)
         if self.proc.is_alive():
             self.proc.terminate()

@@ -30,6 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from engine import protocol as P
+from engine.backends.base import ScoreRequest
 from engine.catalog import Catalog, RunSpec
 from engine.problems import Problem
 from engine.quality import DEFAULT_TOP_K, ProblemQuality, Scored, compare, summarize
@@ -131,9 +133,9 @@ class SessionQuality:
         return sorted(waves, key=lambda w: 0 if any(n in refs for n in w) else 1)
 
     # ---- scoring one run --------------------------------------------------------------------
-    def score_run(self, run: RunSpec, device: str | None, send: Callable[[tuple[Any, ...]], Any],
-                  receive: Callable[[], tuple[Any, ...] | None], stopping: Callable[[], bool],
-                  can_score: bool = True) -> tuple[Any, ...] | None:
+    def score_run(self, run: RunSpec, device: str | None, send: Callable[[P.Message], Any],
+                  receive: Callable[[], P.Message | None], stopping: Callable[[], bool],
+                  can_score: bool = True) -> P.GenFailed | P.Exited | None:
         """Score every solution through the run's process; returns the message that ended the
         run (its process exited) or None. ``receive`` returns the next message or None after a
         short wait."""
@@ -151,8 +153,8 @@ class SessionQuality:
         finally:
             scores.wall_s = time.perf_counter() - t0
 
-    def _score_all(self, run: RunSpec, device: str | None, scores: RunScores, send: Callable[[tuple[Any, ...]], Any],
-                   receive: Callable[[], tuple[Any, ...] | None], stopping: Callable[[], bool]) -> tuple[Any, ...] | None:
+    def _score_all(self, run: RunSpec, device: str | None, scores: RunScores, send: Callable[[P.Message], Any],
+                   receive: Callable[[], P.Message | None], stopping: Callable[[], bool]) -> P.GenFailed | P.Exited | None:
         from engine.prompts import build_messages
 
         model = run.model
@@ -172,7 +174,7 @@ class SessionQuality:
             except (ValueError, KeyError) as e:
                 scores.reason = f"prompt template: {e}"
                 return None
-            req: dict[str, Any] = {"problem_id": problem.id, "messages": messages, "completion": problem.solution}
+            req = ScoreRequest(messages=messages, completion=problem.solution)
             cached: tuple[Scored, dict[str, Any]] | None = None
             why: str | None = None
             tkey = text_key(ref_messages, problem.solution, self.top_k)
@@ -184,25 +186,24 @@ class SessionQuality:
             elif key is not None:
                 cached = self.cache.get(model, _with_lineage(key, mine), tkey)
                 if cached is None and is_ref:
-                    req["top_k"] = self.top_k
+                    req = replace(req, top_k=self.top_k)
                 elif cached is None:
                     why = self._missing(ref, mine)
             if cached is not None:
-                req["at_k"] = cached[0].top_k
-                req["at_ids"] = cached[0].top_ids
+                req = replace(req, at_k=cached[0].top_k, at_ids=cached[0].top_ids)
                 scores.reference_source = scores.reference_source or (
                     "this session" if model in self._ref_scored
                     else "cache" + (f" ({cached[1].get('written')})" if cached[1].get("written") else ""))
-            send(("score", req))
+            send(P.Score(problem.id, req))
             while True:
                 msg = receive()
                 if msg is None:
                     if stopping():
                         return None
                     continue
-                if msg[0] == "scored" and msg[1] == problem.id:
-                    scored = Scored.from_dict(msg[2])
-                    if is_ref and cached is None and req.get("top_k"):
+                if isinstance(msg, P.ScoreDone) and msg.problem_id == problem.id:
+                    scored = Scored.from_dict(msg.scored)
+                    if is_ref and cached is None and req.top_k:
                         assert key is not None and ref is not None
                         meta = {"run": run.name, "device": device, "lineage": mine, "weights": run.weights}
                         self.cache.put(model, _with_lineage(key, mine), tkey, scored, meta)
@@ -214,13 +215,13 @@ class SessionQuality:
                             self._ref_scored.add(model)
                     scores.problems[problem.id] = compare(scored, cached[0] if cached else None, why_not=why)
                     break
-                if msg[0] == "score_failed" and msg[1] == problem.id:
-                    if msg[2] == "unsupported":
-                        scores.reason = msg[3]
+                if isinstance(msg, P.ScoreFailed) and msg.problem_id == problem.id:
+                    if msg.status == "unsupported":
+                        scores.reason = msg.reason
                         return None
-                    scores.problems[problem.id] = ProblemQuality(reason=f"scoring failed: {msg[3]}")
+                    scores.problems[problem.id] = ProblemQuality(reason=f"scoring failed: {msg.reason}")
                     break
-                if msg[0] in ("exited", "gen_failed"):
+                if isinstance(msg, (P.Exited, P.GenFailed)):
                     return msg
         return None
 

@@ -153,7 +153,8 @@ class StreamingLoader:
     def __init__(self, ckpt: Path, *, dtype: Any, device: str = "cpu", layer_device: list[str] | None = None,
                  on_experts: Callable[[Any], Any] | None = None, on_layer: Callable[[Any, str], None] | None = None,
                  log: Callable[[str], None] | None = None, memory_now: Callable[[], str] | None = None,
-                 attn_implementation: str | None = None, name: str = ""):
+                 attn_implementation: str | None = None, name: str = "",
+                 on_progress: Callable[[LoadProgress], None] | None = None):
         self.ckpt = Path(ckpt)
         self.dtype = dtype
         self.device = device
@@ -161,6 +162,7 @@ class StreamingLoader:
         self.on_experts = on_experts
         self.on_layer = on_layer
         self.log = log or (lambda _line: None)
+        self.on_progress = on_progress or (lambda _p: None)  # after each shard: the session shows it
         self.memory_now = memory_now or (lambda: "no memory figures")
         self.attn_implementation = attn_implementation
         self.name = name or str(self.ckpt)
@@ -295,6 +297,7 @@ class StreamingLoader:
             self.progress.shards_done += 1
             self.progress.placed = _placed_bytes(model)
             self.log(f"loading: {self.progress.line()}")
+            self.on_progress(self.progress)
         if self._pending:
             target = next(iter(self._pending))
             raise BackendError(f"{self.name}: {target} got only part of its pieces from {self.ckpt}")

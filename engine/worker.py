@@ -8,21 +8,16 @@ Timing is done here, once, for every backend: ``t_submit`` just before ``backend
 called and one ``perf_counter()`` the moment each token is yielded. The parent computes the metrics
 from these (``engine.metrics.generation_metrics``).
 
-Protocol over one duplex pipe (tuples):
-  parent → child: ("generate", request_dict) | ("generate_batch", [request_dict, ...]) | ("stop",)
-  child → parent: ("loaded", device, load_s, details) | ("load_failed", status, reason)
-                  ("text", problem_id, delta, n_tokens, elapsed_s)     coalesced, ~30 per second
-                  ("done", problem_id, result_dict) | ("gen_failed", problem_id, status, reason)
+The messages (``engine.protocol``) go over one duplex pipe as plain data (``encode``/``decode``).
+Every answer goes one way: an :class:`~engine.protocol.Answer` of n requests (one is a batch of
+one) is one ``backend.generate`` call; each sequence's tokens are timestamped as they are yielded,
+and each sequence gets its own ``TextDelta`` and ``Done`` messages. An answer that was one of
+carries ``batch``: the size, submit time, last token and tokens of the whole call (the session
+uses it in throughput mode).
 
-Scoring (the quality axis, ``engine.scoring``): ("score", request_dict) is answered by
-("scored", problem_id, scored_dict) — ``engine.quality.Scored`` as a dict, with ``score_s`` the
-backend's time — or ("score_failed", problem_id, status, reason); a failed score leaves the run
-alive ("unsupported" when the backend cannot score at all).
-
-A batch (throughput mode) answers every request in one ``backend.generate_batch`` call: each
-sequence's tokens are timestamped as they are yielded, and each sequence gets its own "text" and
-"done" messages; its result carries ``batch`` = {size, t_submit, t_end, tokens_out} of the whole
-batch. A backend that cannot batch raises UnsupportedError, answered as ("batch_unsupported", reason).
+Scoring (the quality axis, ``engine.scoring``): a ``Score`` is answered by ``ScoreDone`` (the
+``engine.quality.Scored`` as a dict, with ``score_s`` the backend's time) or ``ScoreFailed``; a
+failed score leaves the run alive ("unsupported" when the backend cannot score at all).
 """
 
 from __future__ import annotations
@@ -32,6 +27,8 @@ import signal
 import time
 import traceback
 from typing import Any
+
+from engine import protocol as P
 
 TEXT_INTERVAL_S = 0.03
 
@@ -68,7 +65,7 @@ def worker_main(conn: Any, run_dict: dict[str, Any], model: Any, env: dict[str, 
     import faulthandler
 
     faulthandler.enable()  # a native crash leaves the Python stack in the run's log (fd 2)
-    from engine.backends.base import GenerationRequest
+    from engine.backends.base import BackendError
     from engine.backends.registry import load_backend_class
     from engine.catalog import RunSpec
 
@@ -78,85 +75,32 @@ def worker_main(conn: Any, run_dict: dict[str, Any], model: Any, env: dict[str, 
     try:
         cls = load_backend_class(run.backend)
         backend = cls(run, model)
+        backend.on_load_progress = lambda **kw: _send(conn, P.LoadProgress(**kw))
         t0 = time.perf_counter()
         info = backend.load()
         load_s = time.perf_counter() - t0
     except BaseException as e:  # noqa: BLE001 - everything becomes a one-line reason
-        status = _status_of(e)
         reason = _one_line(e)
-        from engine.backends.base import BackendError
-
         if not isinstance(e, BackendError):
             reason = f"{type(e).__name__}: {reason}"
-        _send(conn, ("load_failed", status, reason, traceback.format_exc(limit=8)))
+        _send(conn, P.LoadFailed(_status_of(e), reason, traceback.format_exc(limit=8)))
         return
-    _send(conn, ("loaded", info.device, load_s, info.details))
+    _send(conn, P.Loaded(info.device, load_s, info.details, info.capabilities or backend.capabilities))
 
-    perf = time.perf_counter
     while True:
         try:
-            msg = conn.recv()
+            msg = P.decode(conn.recv())
         except (EOFError, OSError):
             break
-        if msg[0] == "stop":
+        if isinstance(msg, P.Stop):
             break
-        if msg[0] == "score":
-            _score(conn, backend, msg[1])
-            continue
-        if msg[0] == "generate_batch":
-            if not _answer_batch(conn, backend, msg[1], cancel, stream_text):
+        if isinstance(msg, P.Score):
+            _score(conn, backend, msg)
+        elif isinstance(msg, P.Answer):
+            n, first = len(msg.problem_ids), msg.problem_ids[0] if msg.problem_ids else "?"
+            _mark(log, f"answering {first}" if n == 1 else f"answering a batch of {n} from {first}")
+            if not _answer(conn, backend, msg, cancel, stream_text):
                 break
-            continue
-        if msg[0] != "generate":
-            continue
-        req = msg[1]
-        pid = req["problem_id"]
-        _mark(log, f"answering {pid}")
-        request = GenerationRequest(
-            messages=req["messages"], max_new_tokens=req["max_new_tokens"], seed=req.get("seed", 0),
-            temperature=req.get("temperature", 0.0), min_new_tokens=req.get("min_new_tokens", 0),
-        )
-        cancel.clear()
-        times: list[float] = []
-        pieces: list[str] = []
-        pending: list[str] = []
-        skipped = False
-        try:
-            backend.reset_memory_stats()
-            t_submit = perf()
-            stream = backend.generate(request)
-            last_send = t_submit
-            for tok in stream:
-                t = perf()
-                times.append(t)
-                pieces.append(tok.text)
-                if stream_text:
-                    pending.append(tok.text)
-                    if t - last_send >= TEXT_INTERVAL_S:
-                        conn.send(("text", pid, "".join(pending), len(times), t - times[0]))
-                        pending.clear()
-                        last_send = t
-                if cancel.is_set():
-                    skipped = True
-                    stream.close()
-                    break
-            if stream_text and pending:
-                conn.send(("text", pid, "".join(pending), len(times), (times[-1] - times[0]) if times else 0.0))
-            result = {
-                "t_submit": t_submit,
-                "t_end": perf(),
-                "token_times": times,
-                "prompt_tokens": stream.prompt_tokens,
-                "finish_reason": "skipped" if skipped else stream.finish_reason,
-                "response": "".join(pieces),
-                "memory": backend.memory_stats(),
-                "tokens_out": stream.tokens_out,  # counted tokens when the yields were chunks
-                "fields": dict(stream.fields),
-            }
-            _send(conn, ("done", pid, result))
-        except BaseException as e:  # noqa: BLE001
-            _send(conn, ("gen_failed", pid, _status_of(e), _one_line(e)))
-            break
     try:
         backend.close()
     except Exception:
@@ -172,51 +116,34 @@ def _mark(log: str | None, what: str) -> None:
             pass
 
 
-def _score(conn: Any, backend: Any, req: dict[str, Any]) -> None:
+def _score(conn: Any, backend: Any, msg: P.Score) -> None:
     """One ``backend.score`` call, timed; its failure is reported and the run goes on."""
-    from engine.backends.base import ScoreRequest
-
-    pid = req["problem_id"]
     try:
-        request = ScoreRequest(messages=req["messages"], completion=req["completion"], top_k=req.get("top_k", 0),
-                               at_k=req.get("at_k", 0), at_ids=req.get("at_ids"))
         t0 = time.perf_counter()
-        scored = backend.score(request)
+        scored = backend.score(msg.request)
         scored.score_s = time.perf_counter() - t0
-        _send(conn, ("scored", pid, scored.to_dict()))
+        _send(conn, P.ScoreDone(msg.problem_id, scored.to_dict()))
     except BaseException as e:  # noqa: BLE001 - a scoring failure costs the quality figure, not the run
         if isinstance(e, KeyboardInterrupt):
             raise
-        _send(conn, ("score_failed", pid, _status_of(e), _one_line(e)))
+        _send(conn, P.ScoreFailed(msg.problem_id, _status_of(e), _one_line(e)))
 
 
-def _request(req: dict[str, Any]) -> Any:
-    from engine.backends.base import GenerationRequest
-
-    return GenerationRequest(
-        messages=req["messages"], max_new_tokens=req["max_new_tokens"], seed=req.get("seed", 0),
-        temperature=req.get("temperature", 0.0), min_new_tokens=req.get("min_new_tokens", 0),
-    )
-
-
-def _answer_batch(conn: Any, backend: Any, reqs: list[dict[str, Any]], cancel: Any, stream_text: bool) -> bool:
-    """One batch of requests through ``backend.generate_batch``; False when the process must end."""
-    from engine.backends.base import UnsupportedError
-
+def _answer(conn: Any, backend: Any, msg: P.Answer, cancel: Any, stream_text: bool) -> bool:
+    """One ``backend.generate`` call for every request of ``msg``, each token timestamped the
+    moment it is yielded; a ``Done`` per answer. False when the process must end (it failed)."""
     perf = time.perf_counter
-    n = len(reqs)
-    pids = [r["problem_id"] for r in reqs]
-    _mark(os.environ.get("QUANTARENA_RUN_LOG"), f"answering a batch of {n} from {pids[0] if pids else '?'}")
+    pids = msg.problem_ids
+    n = len(pids)
     times: list[list[float]] = [[] for _ in range(n)]
     pieces: list[list[str]] = [[] for _ in range(n)]
     pending: list[list[str]] = [[] for _ in range(n)]
-    last_send = [0.0] * n
     cancel.clear()
     skipped = False
     try:
         backend.reset_memory_stats()
         t_submit = perf()
-        stream = backend.generate_batch([_request(r) for r in reqs])
+        stream = backend.generate(msg.requests)
         last_send = [t_submit] * n
         for i, tok in stream:
             t = perf()
@@ -225,7 +152,7 @@ def _answer_batch(conn: Any, backend: Any, reqs: list[dict[str, Any]], cancel: A
             if stream_text:
                 pending[i].append(tok.text)
                 if t - last_send[i] >= TEXT_INTERVAL_S:
-                    conn.send(("text", pids[i], "".join(pending[i]), len(times[i]), t - times[i][0]))
+                    conn.send(P.encode(P.TextDelta(pids[i], "".join(pending[i]), len(times[i]), t - times[i][0])))
                     pending[i].clear()
                     last_send[i] = t
             if cancel.is_set():
@@ -236,30 +163,25 @@ def _answer_batch(conn: Any, backend: Any, reqs: list[dict[str, Any]], cancel: A
         if stream_text:
             for i in range(n):
                 if pending[i]:
-                    conn.send(("text", pids[i], "".join(pending[i]), len(times[i]), times[i][-1] - times[i][0]))
+                    conn.send(P.encode(P.TextDelta(pids[i], "".join(pending[i]), len(times[i]), times[i][-1] - times[i][0])))
         memory = backend.memory_stats()
         counted = [len(times[i]) if stream.tokens_out[i] is None else stream.tokens_out[i] for i in range(n)]
-        batch = {"size": n, "t_submit": t_submit, "t_end": max((ts[-1] for ts in times if ts), default=t_end),
-                 "tokens_out": sum(counted)}
+        batch = P.BatchFacts(size=n, t_submit=t_submit, t_end=max((ts[-1] for ts in times if ts), default=t_end),
+                             tokens_out=sum(counted))
         for i in range(n):
-            _send(conn, ("done", pids[i], {
-                "t_submit": t_submit, "t_end": t_end, "token_times": times[i],
-                "prompt_tokens": stream.prompt_tokens[i],
-                "finish_reason": "skipped" if skipped else stream.finish_reasons[i],
-                "response": "".join(pieces[i]), "memory": memory, "batch": batch,
-                "tokens_out": stream.tokens_out[i], "fields": dict(stream.fields[i]),
-            }))
-        return True
-    except UnsupportedError as e:
-        _send(conn, ("batch_unsupported", _one_line(e)))
+            _send(conn, P.Done(pids[i], P.Answered(
+                t_submit=t_submit, t_end=t_end, token_times=times[i], prompt_tokens=stream.prompt_tokens[i],
+                finish_reason="skipped" if skipped else stream.finish_reasons[i], response="".join(pieces[i]),
+                memory=memory, tokens_out=stream.tokens_out[i], fields=dict(stream.fields[i]), batch=batch,
+            )))
         return True
     except BaseException as e:  # noqa: BLE001
-        _send(conn, ("gen_failed", pids[0] if pids else "", _status_of(e), _one_line(e)))
+        _send(conn, P.GenFailed(pids[0] if pids else "", _status_of(e), _one_line(e)))
         return False
 
 
-def _send(conn: Any, msg: tuple[Any, ...]) -> None:
+def _send(conn: Any, msg: P.Message) -> None:
     try:
-        conn.send(msg)
+        conn.send(P.encode(msg))
     except (BrokenPipeError, OSError):
         pass

@@ -25,7 +25,10 @@ def test_engine_modules_import_no_heavy_library() -> None:
     mods = [
         "engine.catalog", "engine.session", "engine.launch", "engine.metrics", "engine.gpu", "engine.results",
         "engine.worker", "engine.run_process", "engine.backends.registry", "engine.backends.llamacpp",
-        "engine.backends.fake", "engine.backends.openai",
+        "engine.backends.fake", "engine.backends.openai", "engine.protocol", "engine.schedule", "engine.run_handle",
+        "engine.records", "engine.telemetry", "engine.warmup", "engine.session_options", "engine.backends.llamacpp_scoring",
+        "engine.backends.torch_common", "engine.backends.torch_decode", "engine.backends.torch_text",
+        "engine.backends.torch_memory", "engine.backends.torch_scoring",
     ]
     for optional in ("engine.backends.hf", "engine.backends.quanto", "engine.backends.bnb", "engine.grading",
                      "engine.dataset", "engine.prompts", "engine.sizing", "engine.placement",

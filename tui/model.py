@@ -41,6 +41,7 @@ class RunView:
     device: str | None = None
     gpus: list[int] = field(default_factory=list)
     load_s: float | None = None
+    load_progress: str | None = None  # how far the load got (a long load: shards, GiB read and placed)
     details: dict[str, Any] = field(default_factory=dict)
     # the answer being generated
     problem_id: str | None = None
@@ -211,6 +212,10 @@ class SessionModel:
         rv = self._run(e.run)
         rv.status = "loading"
         return {f"run:{e.run}", "board"}
+
+    def _on_RunLoadProgress(self, e: ev.RunLoadProgress) -> set[Change]:
+        self._run(e.run).load_progress = e.line
+        return {f"run:{e.run}"}
 
     def _on_RunLoaded(self, e: ev.RunLoaded) -> set[Change]:
         rv = self._run(e.run)

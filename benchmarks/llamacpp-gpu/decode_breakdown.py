@@ -76,11 +76,11 @@ def child(args: argparse.Namespace) -> dict:
     else:
         req = GenerationRequest(messages=PROMPT, max_new_tokens=args.tokens, min_new_tokens=args.tokens)
         for rep in range(args.reps + 1):
-            stream = b.generate(req)
+            stream = b.generate([req])
             times = []
             for _ in stream:
                 times.append(time.perf_counter())
-            prompt_tokens = stream.prompt_tokens
+            prompt_tokens = stream.prompt_tokens[0]
             if rep:
                 rates.append((len(times) - 1) / (times[-1] - times[0]))
     b.close()
@@ -92,8 +92,7 @@ def child(args: argparse.Namespace) -> dict:
         "env": {k: os.environ.get(k) for k in ("GGML_CUDA_DISABLE_GRAPHS", "GGML_CUDA_GRAPH_OPT")},
     }
     try:
-        from engine.gpu import NvmlSource
-        from engine.session import gpu_type_from_nvml
+        from engine.gpu import NvmlSource, gpu_type_from_nvml
         from engine.sizing.roofline import roofline_pct
 
         g = NvmlSource().read()[0]

@@ -78,6 +78,7 @@ def main() -> int:
     ap.add_argument("--synthetic", action="store_true")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results.json"))
     args = ap.parse_args()
+    load_before = os.getloadavg()[0]  # a busy machine makes the figures meaningless: recorded with them
 
     from engine.backends.llamacpp import LlamaCppBackend
     from engine.catalog import load_catalog
@@ -103,7 +104,10 @@ def main() -> int:
     probe.close()
     import psutil
 
-    on_gpu = run.device != "cpu" and os.environ.get("CUDA_VISIBLE_DEVICES", "x") != ""
+    from engine.backends.llamacpp import gpu_offload_supported
+
+    # a CPU-only build runs on the CPU whatever the run's device says
+    on_gpu = run.device != "cpu" and os.environ.get("CUDA_VISIBLE_DEVICES", "x") != "" and gpu_offload_supported()
     n_threads = run.settings.get("n_threads", psutil.cpu_count(logical=False) or 1)
     if on_gpu:
         n_threads = min(n_threads, 8)
@@ -140,6 +144,7 @@ def main() -> int:
         "minimal_mean_sd": [statistics.fmean(b_vals), statistics.stdev(b_vals) if len(b_vals) > 1 else None],
         "overhead_pct": 100.0 * (1.0 - med_a / med_b),
         "load_average_1m": os.getloadavg()[0],
+        "load_average_1m_before": load_before,
         "environment": environment(NvmlSource()),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }

@@ -3,7 +3,7 @@
 The same loaded model, settings and prompt decode a fixed number of tokens
 (``min_new_tokens == max_new_tokens``, greedy) three ways, interleaved, after one warm-up each:
 
-* **harness**: ``backend.generate(request)`` consumed as the engine's worker consumes it, one
+* **harness**: ``backend.generate([request])`` consumed as the engine's worker consumes it, one
   ``perf_counter()`` per yielded token;
 * **generate+streamer**: ``model.generate(...)`` with a streamer that only takes a timestamp per
   token (the same per-token host sync our loop does), so decode tok/s has the same definition;
@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--settings", default="{}", help="run settings as JSON, e.g. '{\"cache\": \"static\"}'")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results.json"))
     args = ap.parse_args(argv)
+    load_before = os.getloadavg()[0]  # a busy machine makes the figures meaningless: recorded with them
 
     import torch
 
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     def harness() -> dict[str, float]:
         times: list[float] = []
         t_submit = time.perf_counter()
-        for _ in backend.generate(request):
+        for _ in backend.generate([request]):
             times.append(time.perf_counter())
         assert len(times) == n, f"harness gave {len(times)} tokens, wanted {n}"
         return {"decode": (n - 1) / (times[-1] - times[0]), "e2e": n / (times[-1] - t_submit), "ttft": times[0] - t_submit}
@@ -172,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {
             "cpu": cpu_model(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name(0) if cuda else None, "platform": platform.platform(),
+            "load_average_1m_before": load_before, "load_average_1m_after": os.getloadavg()[0],
         },
         "libraries": info.details.get("libraries"),
         "config": {

@@ -12,7 +12,7 @@ library in, inside the run's own process.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -44,19 +44,46 @@ class OutOfMemoryError(BackendError):
     status = "oom"
 
 
+#: ``Capabilities.max_batch`` of a backend whose batch size has no fixed limit
+ANY_BATCH: int | None = None
+
+
 @dataclass(frozen=True)
 class Capabilities:
-    """What a backend can do; front ends and the planner read these, never the class."""
+    """What a backend can do; front ends, the session and the planner read these, never the class.
+
+    A backend declares them on its class (what it can do in principle, read without loading); its
+    ``load()`` may narrow them to what the loaded run can do (``LoadInfo.capabilities``: a
+    llama.cpp context made for 4 sequences has ``max_batch = 4``) and the session reads those.
+    """
 
     gpu: bool = False  # can run on a GPU in this build
     multi_gpu: bool = False  # can split one model over several GPUs
-    batching: bool = False  # can generate several sequences at once
+    #: sequences one ``generate`` call may hold (1: one answer at a time; None: no fixed limit)
+    max_batch: int | None = 1
+    graphs: bool = False  # can capture its decode step in CUDA graphs (the ``graphs`` setting)
     synthetic: bool = False  # can build the architecture with random weights
     exact_token_times: bool = True  # yields once per generated token (not per text chunk)
     scoring: bool = False  # can score a given text teacher-forced (``score``: log-probs per position)
     #: inference runs in a server outside quantarena (the ``openai`` backend): no weights load
     #: here, the run takes no GPU of the plan and sizing is N/A
     served: bool = False
+
+    @property
+    def batching(self) -> bool:
+        """Whether it can generate several sequences in one call."""
+        return self.max_batch is None or self.max_batch > 1
+
+    def batch_limit(self, wanted: int) -> int:
+        """The most sequences of ``wanted`` one call may hold (at least 1)."""
+        return max(1, wanted if self.max_batch is None else min(wanted, self.max_batch))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Capabilities:
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass
@@ -69,6 +96,8 @@ class LoadInfo:
 
     device: str  # "cpu", "cuda:0", "cuda:0,1"
     details: dict[str, Any] = field(default_factory=dict)
+    #: what the loaded run can do, where it is narrower than the class's ``capabilities``
+    capabilities: Capabilities | None = None
 
 
 @dataclass(frozen=True)
@@ -106,47 +135,53 @@ class ScoreRequest:
     at_ids: Any = None  # array("i") or list of at_k ids per position, flattened
 
 
-class TokenStream:
-    """What ``generate`` returns: iterate it for tokens; afterwards ``prompt_tokens`` and
-    ``finish_reason`` ("stop" or "length") are set by the backend.
+class AnswerStream:
+    """What ``generate`` returns: iterate it for ``(request index, Token)`` pairs, each the moment
+    it is produced (one step of a batch yields one token per unfinished sequence; one request is
+    a batch of one, its pairs all ``(0, token)``).
 
-    A backend whose yields are text chunks rather than tokens (``exact_token_times=False``: a
-    server's stream) sets ``tokens_out`` to the tokens it counted when that differs from the
-    number of chunks yielded; the engine then computes the metrics per chunk
-    (``engine.metrics.generation_metrics``). ``fields`` are extra facts about the answer that go
-    into its result record (how the tokens were counted, ...)."""
+    The backend reports each answer's outcome through :meth:`set_prompt_tokens`,
+    :meth:`finish`, :meth:`count` and :meth:`note`; the engine reads it once the iteration ended:
+    ``prompt_tokens[i]``, ``finish_reasons[i]`` ("stop" or "length"), ``tokens_out[i]`` and
+    ``fields[i]``. A backend whose yields are text chunks rather than tokens
+    (``exact_token_times=False``: a server's stream) counts the tokens itself when that differs
+    from the number of chunks yielded; the engine then computes the metrics per chunk
+    (``engine.metrics.generation_metrics``). ``fields`` are extra facts about an answer that go
+    into its result record (how the tokens were counted, ...).
 
-    def __init__(self, tokens: Iterator[Token]):
-        self._tokens = tokens
-        self.prompt_tokens: int | None = 0
-        self.finish_reason: str = "length"
-        self.tokens_out: int | None = None
-        self.fields: dict[str, Any] = {}
+    ``produce`` is called once, with the stream, and returns the iterator of pairs (a generator
+    is not started before the first pair is asked for).
+    """
 
-    def __iter__(self) -> Iterator[Token]:
-        return self._tokens
-
-    def close(self) -> None:
-        close = getattr(self._tokens, "close", None)
-        if close:
-            close()
-
-
-class BatchStream:
-    """What ``generate_batch`` returns: iterate it for ``(sequence index, Token)`` pairs, each the
-    moment it is produced (one step of a batch yields one token per unfinished sequence).
-    Afterwards ``prompt_tokens[i]`` and ``finish_reasons[i]`` are set for every sequence, and
-    ``tokens_out[i]``/``fields[i]`` as in :class:`TokenStream`."""
-
-    def __init__(self, items: Iterator[tuple[int, Token]], n: int):
-        self._items = items
-        self.prompt_tokens: list[int | None] = [0] * n
+    def __init__(self, n: int, produce: Callable[[AnswerStream], Iterator[tuple[int, Token]]],
+                 *, prompt_tokens: Sequence[int | None] | None = None):
+        self.prompt_tokens: list[int | None] = list(prompt_tokens) if prompt_tokens is not None else [0] * n
         self.finish_reasons: list[str] = ["length"] * n
         self.tokens_out: list[int | None] = [None] * n
         self.fields: list[dict[str, Any]] = [{} for _ in range(n)]
+        self._items = produce(self)
+
+    def __len__(self) -> int:
+        return len(self.finish_reasons)
 
     def __iter__(self) -> Iterator[tuple[int, Token]]:
         return self._items
+
+    def set_prompt_tokens(self, i: int, n: int | None) -> None:
+        """Answer ``i``'s prompt length in tokens (None: unknown)."""
+        self.prompt_tokens[i] = n
+
+    def finish(self, i: int, reason: str) -> None:
+        """Answer ``i`` ended: "stop" (end of sequence) or "length" (the cap or the context)."""
+        self.finish_reasons[i] = reason
+
+    def count(self, i: int, tokens_out: int | None) -> None:
+        """The tokens answer ``i`` generated, where the yields were chunks, not tokens."""
+        self.tokens_out[i] = tokens_out
+
+    def note(self, i: int, fields: dict[str, Any]) -> None:
+        """Facts about answer ``i`` for its result record."""
+        self.fields[i].update(fields)
 
     def close(self) -> None:
         close = getattr(self._items, "close", None)
@@ -176,6 +211,22 @@ class Backend(ABC):
         self.run = run
         self.model = model
         self.cache_dir = cache_dir
+        #: where ``load()`` reports its progress: the run process sends it to the session as
+        #: ``engine.protocol.LoadProgress`` (same keywords)
+        self.on_load_progress: Callable[..., None] | None = None
+
+    def report_load(self, phase: str, *, fraction: float | None = None, bytes_read: int = 0,
+                    bytes_placed: dict[str, int] | None = None, step: str = "") -> None:
+        """Tell the session how far ``load()`` got, shown while a long load runs: the phase
+        ("reading shards"), the fraction done when known, bytes read from disk, bytes placed
+        per device ("cuda:0" -> bytes now) and the unit done in words ("shard 3/12")."""
+        if self.on_load_progress is None:
+            return
+        try:
+            self.on_load_progress(phase=phase, fraction=fraction, bytes_read=bytes_read,
+                                  bytes_placed=dict(bytes_placed or {}), step=step)
+        except Exception:  # progress is for the eyes: it must never fail a load
+            pass
 
     @abstractmethod
     def load(self) -> LoadInfo:
@@ -186,20 +237,14 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    def generate(self, request: GenerationRequest) -> TokenStream:
-        """Start one generation: the chat messages rendered with the model's template.
+    def generate(self, requests: Sequence[GenerationRequest]) -> AnswerStream:
+        """Start answering ``requests`` (each chat rendered with the model's template): one
+        request is a batch of one; several share each forward pass (throughput mode,
+        ``--concurrency N``), at most ``max_batch`` of the loaded capabilities.
 
-        The returned stream yields exactly one Token per generated token, as it is produced.
+        The returned stream yields exactly one ``(index, Token)`` per generated token, as it is
+        produced, and reports each answer's outcome (:class:`AnswerStream`).
         """
-
-    def generate_batch(self, requests: list[GenerationRequest]) -> BatchStream:
-        """Generate several answers at once (throughput mode, ``--concurrency N``).
-
-        Backends whose ``capabilities.batching`` is true override this; the sequences share each
-        forward pass (batched decode). A backend that cannot batch raises UnsupportedError, and
-        the session then answers the problems one at a time.
-        """
-        raise UnsupportedError(f"{self.run.name}: backend {self.id} cannot generate several sequences at once")
 
     def score(self, request: ScoreRequest) -> Any:
         """Score ``request.completion`` teacher-forced in one prefill: an ``engine.quality.Scored``.

@@ -18,8 +18,11 @@ Settings (``[runs.settings]`` in a test models.toml):
   segfault_after  after this many generations, log a line as a native library would and kill the
                 run process with SIGSEGV (a crash inside C code, as llama.cpp's AMX kernels do)
   load_s        sleep this long in load()
-  batching      false: generate_batch raises UnsupportedError (default true: one step yields a
-                token for every unfinished sequence, at tokens_per_s steps per second)
+  load_steps    report this many load-progress steps during load() (fake shards of 1 GiB each)
+  batching      false: the loaded run answers one request at a time (max_batch 1; default true:
+                one step yields a token for every unfinished sequence, at tokens_per_s steps per second)
+  max_batch     the loaded run answers at most this many requests at once (as a llama.cpp
+                context made for that many sequences; the session sets it to --concurrency)
   memory_mib    reported as the torch allocator peak of each generation
   hang_after    after this many generations, the next one blocks for an hour before its first
                 token, deaf to cancellation (a library stuck in C code)
@@ -44,26 +47,26 @@ import signal
 import time
 import zlib
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from engine.backends.base import (
+    AnswerStream,
     Backend,
     BackendError,
-    BatchStream,
     Capabilities,
     GenerationRequest,
     LoadInfo,
     ScoreRequest,
     Token,
-    TokenStream,
     UnsupportedError,
 )
 
 
 class ScriptedFakeBackend(Backend):
     id = "fake"
-    capabilities = Capabilities(gpu=False, multi_gpu=False, batching=True, synthetic=True, scoring=True)
+    capabilities = Capabilities(gpu=False, multi_gpu=False, max_batch=None, synthetic=True, scoring=True)
     SETTINGS: ClassVar[dict[str, Any]] = {
         "answers": list,
         "tokens_per_s": (int, float),
@@ -73,8 +76,10 @@ class ScriptedFakeBackend(Backend):
         "fail_after": int,
         "crash_after": int,
         "load_s": (int, float),
+        "load_steps": int,
         "batching": bool,
         "memory_mib": (int, float),
+        "max_batch": int,
         "hang_after": int,
         "segfault_after": int,
         "import_module": str,
@@ -90,6 +95,10 @@ class ScriptedFakeBackend(Backend):
         s = self.run.settings
         if s.get("load_s"):
             time.sleep(float(s["load_s"]))
+        steps = int(s.get("load_steps", 0))
+        for k in range(1, steps + 1):
+            self.report_load("reading shards", fraction=k / steps, bytes_read=k * 2**30, bytes_placed={"cpu": k * 2**30},
+                             step=f"shard {k}/{steps}")
         if s.get("unsupported"):
             raise UnsupportedError(f"{self.run.name}: backend fake on {self.run.device}: {s['unsupported']}")
         if s.get("import_module"):
@@ -102,7 +111,10 @@ class ScriptedFakeBackend(Backend):
         if s.get("fail_load"):
             raise BackendError(f"{self.run.name}: {s['fail_load']}")
         self._n = 0
-        return LoadInfo(device="cpu", details={"library": "fake (scripted, no inference)"})
+        caps = None if s.get("batching", True) else replace(self.capabilities, max_batch=1)
+        if s.get("batching", True) and "max_batch" in s:
+            caps = replace(self.capabilities, max_batch=int(s["max_batch"]))
+        return LoadInfo(device="cpu", details={"library": "fake (scripted, no inference)"}, capabilities=caps)
 
     def _script(self, request: GenerationRequest) -> tuple[list[str], str, int]:
         """The next scripted answer as token pieces, its finish reason and the prompt length."""
@@ -124,33 +136,14 @@ class ScriptedFakeBackend(Backend):
         n = min(len(pieces), request.max_new_tokens)
         return pieces[:n], ("stop" if n == len(pieces) else "length"), max(1, len(prompt.split()))
 
-    def generate(self, request: GenerationRequest) -> TokenStream:
-        pieces, finish, n_prompt = self._script(request)
-        stream = TokenStream(iter(()))
-        stream.prompt_tokens = n_prompt
-        stream._tokens = self._tokens(pieces, finish, stream)
-        return stream
-
-    def _tokens(self, pieces: list[str], finish: str, stream: TokenStream) -> Iterator[Token]:
-        s = self.run.settings
-        delay = 1.0 / float(s.get("tokens_per_s", 500))
-        time.sleep(float(s.get("ttft_s", 0.001)))
-        for i, piece in enumerate(pieces):
-            if i:
-                time.sleep(delay)
-            yield Token(piece, i)
-        stream.finish_reason = finish
-
-    def generate_batch(self, requests: list[GenerationRequest]) -> BatchStream:
-        if not self.run.settings.get("batching", True):
-            raise UnsupportedError(f"{self.run.name}: backend fake: scripted without batching")
+    def generate(self, requests: Sequence[GenerationRequest]) -> AnswerStream:
+        limit = 1 if not self.run.settings.get("batching", True) else self.run.settings.get("max_batch")
+        if limit is not None and len(requests) > limit:
+            raise UnsupportedError(f"{self.run.name}: backend fake: a batch of {len(requests)}, scripted for at most {limit}")
         scripts = [self._script(r) for r in requests]
-        batch = BatchStream(iter(()), len(requests))
-        batch.prompt_tokens = [n for _, _, n in scripts]
-        batch._items = self._steps(scripts, batch)
-        return batch
+        return AnswerStream(len(requests), lambda out: self._steps(scripts, out), prompt_tokens=[n for _, _, n in scripts])
 
-    def _steps(self, scripts: list[tuple[list[str], str, int]], batch: BatchStream) -> Iterator[tuple[int, Token]]:
+    def _steps(self, scripts: list[tuple[list[str], str, int]], out: AnswerStream) -> Iterator[tuple[int, Token]]:
         """One step yields a token for every unfinished sequence, at tokens_per_s steps per second."""
         s = self.run.settings
         delay = 1.0 / float(s.get("tokens_per_s", 500))
@@ -162,7 +155,8 @@ class ScriptedFakeBackend(Backend):
             for i, (pieces, _, _) in enumerate(scripts):
                 if step < len(pieces):
                     yield i, Token(pieces[step], step)
-        batch.finish_reasons = [f for _, f, _ in scripts]
+        for i, (_, finish, _) in enumerate(scripts):
+            out.finish(i, finish)
 
     def score(self, request: ScoreRequest) -> Any:
         from engine.quality import Scored, prompt_digest

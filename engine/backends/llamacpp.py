@@ -20,21 +20,21 @@ import ctypes
 import os
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from engine.backends.base import (
+    AnswerStream,
     Backend,
     BackendError,
-    BatchStream,
     Capabilities,
     GenerationRequest,
     LoadInfo,
     OutOfMemoryError,
     ScoreRequest,
     Token,
-    TokenStream,
     UnsupportedError,
     WeightsNotFoundError,
 )
@@ -92,7 +92,7 @@ def gpu_offload_supported() -> bool:
 
 class LlamaCppBackend(Backend):
     id = "llama.cpp"
-    capabilities = Capabilities(gpu=True, multi_gpu=True, batching=True, synthetic=True, exact_token_times=True, scoring=True)
+    capabilities = Capabilities(gpu=True, multi_gpu=True, max_batch=None, synthetic=True, exact_token_times=True, scoring=True)
     REQUIRES = ("llama_cpp",)
     DISTRIBUTION = "llama-cpp-python"
     EXTRA = "llamacpp"
@@ -298,7 +298,9 @@ class LlamaCppBackend(Backend):
             "system_info": lib.llama_print_system_info().decode(errors="replace").strip(),
             **self._extra_buffers,
         }
-        return LoadInfo(device=_device_label(on_gpu), details=details)
+        # the context holds n_seq sequences: at most that many answers at once
+        caps = replace(self.capabilities, max_batch=n_seq, gpu=has_offload)
+        return LoadInfo(device=_device_label(on_gpu), details=details, capabilities=caps)
 
     # ---- prompting ---------------------------------------------------------------------------
 
@@ -367,16 +369,6 @@ class LlamaCppBackend(Backend):
 
     # ---- generation --------------------------------------------------------------------------
 
-    def generate(self, request: GenerationRequest) -> TokenStream:
-        if self._ctx is None:
-            raise BackendError(f"{self.run.name}: generate() before load()")
-        prompt = self.render_chat(request.messages)
-        ids = self.tokenize(prompt)
-        stream = TokenStream(iter(()))
-        stream.prompt_tokens = len(ids)
-        stream._tokens = self._decode_loop(ids, request, stream)
-        return stream
-
     def _make_sampler(self, request: GenerationRequest, ban_eog: bool) -> Any:
         lib = self._lib
         if request.temperature <= 0 and not ban_eog and not self._backend_sampling:
@@ -414,162 +406,111 @@ class LlamaCppBackend(Backend):
         n = self._lib.llama_token_to_piece(self._vocab, tok, buf, 256, 0, False)
         return decoder.decode(buf.raw[:n] if n >= 0 else b"")
 
-    def _decode_loop(self, ids: list[int], request: GenerationRequest, stream: TokenStream) -> Iterator[Token]:
-        lib, ctx, vocab = self._lib, self._ctx, self._vocab
-        lib.llama_memory_clear(lib.llama_get_memory(ctx), True)
-        n_prompt = len(ids)
-        budget = self._budget(n_prompt, request)
-        banned, free_chain, owned = self._samplers(request)
-        lib.llama_sampler_reset(free_chain)
-
-        def chain_for(i: int) -> Any:
-            return banned if (banned is not None and i < request.min_new_tokens) else free_chain
-
-        backend = self._backend_sampling
-        if backend:
-            lib.llama_set_sampler(ctx, 0, chain_for(0))
-        try:
-            # prefill in chunks of n_batch
-            n_batch = int(lib.llama_n_batch(ctx))
-            pos = 0
-            while pos < n_prompt:
-                chunk = ids[pos : pos + n_batch]
-                arr = (lib.llama_token * len(chunk))(*chunk)
-                self._check_decode(lib.llama_decode(ctx, lib.llama_batch_get_one(arr, len(chunk))))
-                pos += len(chunk)
-            one = (lib.llama_token * 1)()
-            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-            buf = ctypes.create_string_buffer(256)
-            stream.finish_reason = "length"
-            for i in range(budget):
-                chain = chain_for(i)
-                tok = int(lib.llama_sampler_sample(chain, ctx, -1))
-                if lib.llama_vocab_is_eog(vocab, tok):
-                    stream.finish_reason = "stop"
-                    return
-                yield Token(self._piece(tok, buf, decoder), tok)
-                if i + 1 < budget:
-                    one[0] = tok
-                    if backend and chain_for(i + 1) is not chain:
-                        lib.llama_set_sampler(ctx, 0, chain_for(i + 1))
-                    self._check_decode(lib.llama_decode(ctx, lib.llama_batch_get_one(one, 1)))
-            if budget < request.max_new_tokens:
-                stream.finish_reason = "length"  # context window full
-        finally:
-            if backend:
-                lib.llama_set_sampler(ctx, 0, None)  # detach before the chains are freed
-            for ch in owned:
-                lib.llama_sampler_free(ch)
-
-    def generate_batch(self, requests: list[GenerationRequest]) -> BatchStream:
-        """Parallel sequences in one context (as llama-server's slots / llama-batched-bench):
-        each prompt is prefilled into its own sequence, then every step decodes one token for
-        each unfinished sequence in a single ``llama_decode``."""
+    def generate(self, requests: Sequence[GenerationRequest]) -> AnswerStream:
+        """Each request in its own sequence of one context (as llama-server's slots /
+        llama-batched-bench; one request is a batch of one): each prompt is prefilled into its
+        sequence, then every step decodes one token for each unfinished sequence in a single
+        ``llama_decode``."""
         if self._ctx is None:
-            raise BackendError(f"{self.run.name}: generate_batch() before load()")
+            raise BackendError(f"{self.run.name}: generate() before load()")
         if len(requests) > self._n_seq:
             raise BackendError(f"{self.run.name}: a batch of {len(requests)} needs max_batch >= {len(requests)} (loaded with {self._n_seq})")
         prompts = [self.tokenize(self.render_chat(r.messages)) for r in requests]
-        stream = BatchStream(iter(()), len(requests))
-        stream.prompt_tokens = [len(p) for p in prompts]
-        stream._items = self._batch_loop(prompts, requests, stream)
-        return stream
+        return AnswerStream(len(requests), lambda out: self._decode(prompts, list(requests), out),
+                            prompt_tokens=[len(p) for p in prompts])
 
-    def _batch_loop(self, prompts: list[list[int]], requests: list[GenerationRequest], stream: BatchStream) -> Iterator[tuple[int, Token]]:
+    def _decode(self, prompts: list[list[int]], requests: list[GenerationRequest], out: AnswerStream) -> Iterator[tuple[int, Token]]:
         lib, ctx, vocab = self._lib, self._ctx, self._vocab
         n = len(prompts)
         lib.llama_memory_clear(lib.llama_get_memory(ctx), True)
-        budgets = [self._budget(len(p), r, f"prompt {s}") for s, (r, p) in enumerate(zip(requests, prompts, strict=True))]
+        budgets = [self._budget(len(p), r, "prompt" if n == 1 else f"prompt {s}") for s, (r, p) in enumerate(zip(requests, prompts, strict=True))]
         chains: list[tuple[Any, Any]] = []
         owned: list[Any] = []
         for r in requests:
             banned, free, mine = self._samplers(r)
+            lib.llama_sampler_reset(free)
             chains.append((banned, free))
             owned += mine
         n_batch = int(lib.llama_n_batch(ctx))
         batch = lib.llama_batch_init(max(n_batch, n), 0, 1)
-        stream.finish_reasons = ["length"] * n
+        b_token, b_pos, b_n_seq, b_seq, b_logits = batch.token, batch.pos, batch.n_seq_id, batch.seq_id, batch.logits
         backend = self._backend_sampling
         attached: dict[int, Any] = {}
-
-        def attach(s: int, chain: Any) -> None:
-            if backend and attached.get(s) is not chain:
-                lib.llama_set_sampler(ctx, s, chain)
-                attached[s] = chain
+        n_out = [0] * n
+        is_eog, sample, decode = lib.llama_vocab_is_eog, lib.llama_sampler_sample, lib.llama_decode
 
         def chain_of(s: int) -> Any:
             banned, free = chains[s]
             return banned if (banned is not None and n_out[s] < requests[s].min_new_tokens) else free
 
-        n_out = [0] * n
-        try:
-            def submit(entries: list[tuple[int, int, int, bool]]) -> None:
-                batch.n_tokens = len(entries)
-                for j, (tok, pos, seq, want) in enumerate(entries):
-                    batch.token[j] = tok
-                    batch.pos[j] = pos
-                    batch.n_seq_id[j] = 1
-                    batch.seq_id[j][0] = seq
-                    batch.logits[j] = want
-                self._check_decode(lib.llama_decode(ctx, batch))
+        def attach(s: int) -> None:
+            chain = chain_of(s)
+            if attached.get(s) is not chain:
+                lib.llama_set_sampler(ctx, s, chain)
+                attached[s] = chain
 
+        def put(j: int, tok: int, pos: int, seq: int, want: bool) -> None:
+            b_token[j] = tok
+            b_pos[j] = pos
+            b_n_seq[j] = 1
+            b_seq[j][0] = seq
+            b_logits[j] = want
+
+        try:
             decoders = [codecs.getincrementaldecoder("utf-8")(errors="replace") for _ in range(n)]
             buf = ctypes.create_string_buffer(256)
             pos = [len(p) for p in prompts]
             active: list[int] = []
             pending: dict[int, int] = {}  # seq -> its last sampled token, the input of its next step
 
-            def sample(s: int, idx: int) -> int:
-                return int(lib.llama_sampler_sample(chain_of(s), ctx, idx))
-
-            def emit(s: int, tok: int) -> Token | None:
-                """The token for sequence s, or None when s just finished on an end-of-generation token."""
-                if lib.llama_vocab_is_eog(vocab, tok):
-                    stream.finish_reasons[s] = "stop"
+            def take(s: int, idx: int, going_on: list[int]) -> Token | None:
+                """Sample sequence s from output row idx: its token, or None when it ended on an
+                end-of-generation token; a sequence with budget left goes on to the next step."""
+                tok = int(sample(chain_of(s), ctx, idx))
+                if is_eog(vocab, tok):
+                    out.finish(s, "stop")
                     return None
                 n_out[s] += 1
+                if n_out[s] < budgets[s]:
+                    going_on.append(s)
+                    pending[s] = tok
                 return Token(self._piece(tok, buf, decoders[s]), tok)
 
             # prefill: each prompt into its own sequence, in chunks of n_batch; its first token at once
             for s, ids in enumerate(prompts):
                 if budgets[s] <= 0:
                     continue
-                attach(s, chain_of(s))
+                if backend:
+                    attach(s)
                 for start in range(0, len(ids), n_batch):
                     chunk = ids[start : start + n_batch]
                     last = start + len(chunk) == len(ids)
-                    submit([(tok, start + j, s, last and j == len(chunk) - 1) for j, tok in enumerate(chunk)])
-                tok = sample(s, len(ids) - 1 - (len(ids) - 1) // n_batch * n_batch)
-                out = emit(s, tok)
-                if out is None:
-                    continue
-                yield s, out
-                if n_out[s] < budgets[s]:
-                    active.append(s)
-                    pending[s] = tok
+                    for j, tok in enumerate(chunk):
+                        put(j, tok, start + j, s, last and j == len(chunk) - 1)
+                    batch.n_tokens = len(chunk)
+                    self._check_decode(decode(ctx, batch))
+                first = take(s, len(ids) - 1 - (len(ids) - 1) // n_batch * n_batch, active)
+                if first is not None:
+                    yield s, first
             # decode: one token for every active sequence per llama_decode
             while active:
-                for s in active:
-                    attach(s, chain_of(s))
-                entries = [(pending[s], pos[s], s, True) for s in active]
-                submit(entries)
-                for s in active:
+                for j, s in enumerate(active):
+                    if backend:
+                        attach(s)
+                    put(j, pending[s], pos[s], s, True)
                     pos[s] += 1
+                batch.n_tokens = len(active)
+                self._check_decode(decode(ctx, batch))
                 still: list[int] = []
                 for j, s in enumerate(active):
-                    tok = sample(s, j)
-                    out = emit(s, tok)
-                    if out is None:
-                        continue
-                    yield s, out
-                    if n_out[s] < budgets[s]:
-                        still.append(s)
-                        pending[s] = tok
+                    piece = take(s, j, still)
+                    if piece is not None:
+                        yield s, piece
                 active = still
         finally:
             lib.llama_batch_free(batch)
             for s in attached:
-                lib.llama_set_sampler(ctx, s, None)
+                lib.llama_set_sampler(ctx, s, None)  # detach before the chains are freed
             for ch in owned:
                 lib.llama_sampler_free(ch)
 
@@ -580,69 +521,10 @@ class LlamaCppBackend(Backend):
         return self._llama_tokenize(text.encode("utf-8"), False, False)
 
     def score(self, request: ScoreRequest) -> Any:
-        """The completion teacher-forced after the rendered prompt: one prefill of prompt +
-        completion in chunks of n_batch, with logits kept for the positions that predict the
-        completion's tokens (``batch.logits``), each row log-softmaxed in numpy."""
-        import numpy as np
+        """The completion teacher-forced after the rendered prompt (``engine.backends.llamacpp_scoring``)."""
+        from engine.backends.llamacpp_scoring import score_teacher_forced
 
-        from engine.quality import Scored, prompt_digest
-
-        if self._ctx is None:
-            raise BackendError(f"{self.run.name}: score() before load()")
-        lib, ctx = self._lib, self._ctx
-        prompt = self.tokenize(self.render_chat(request.messages))
-        full = self._tokenize_text(request.completion)
-        room = self._n_ctx - len(prompt)
-        if room <= 0:
-            raise BackendError(f"{self.run.name}: prompt of {len(prompt)} tokens does not fit n_ctx={self._n_ctx}")
-        comp = full[:room]
-        n_vocab = int(lib.llama_vocab_n_tokens(self._vocab))
-        if len(comp) == len(full):
-            text_bytes = len(request.completion.encode("utf-8"))
-        else:  # the context window cut the solution: the bytes of the tokens scored
-            buf = ctypes.create_string_buffer(256)
-            text_bytes = sum(max(0, lib.llama_token_to_piece(self._vocab, t, buf, 256, 0, False)) for t in comp)
-        out = Scored(tokens=comp, target_logprobs=[], argmax=[], n_vocab=n_vocab, text_bytes=text_bytes,
-                     prompt_tokens=len(prompt), top_k=min(request.top_k, n_vocab), at_k=request.at_k, prompt_digest=prompt_digest(prompt))
-        at_ids = np.asarray(request.at_ids, dtype=np.int64) if request.at_k and request.at_ids is not None else None
-        if at_ids is not None and (at_ids.size % request.at_k or (at_ids.size and (at_ids.min() < 0 or at_ids.max() >= n_vocab))):
-            at_ids = None  # another vocabulary: the comparison reports it, no log-probs are made up
-        parts: dict[str, list[Any]] = {"target": [], "argmax": [], "top_ids": [], "top_lp": [], "at_lp": []}
-        ids = prompt + comp
-        first = len(prompt) - 1  # the position whose logits predict comp[0]
-        lib.llama_memory_clear(lib.llama_get_memory(ctx), True)
-        n_batch = int(lib.llama_n_batch(ctx))
-        batch = lib.llama_batch_init(n_batch, 0, 1)
-        try:
-            for start in range(0, len(ids), n_batch):
-                chunk = ids[start : start + n_batch]
-                batch.n_tokens = len(chunk)
-                want: list[tuple[int, int]] = []  # (index in the batch, completion position)
-                for j, tok in enumerate(chunk):
-                    pos = start + j
-                    batch.token[j] = tok
-                    batch.pos[j] = pos
-                    batch.n_seq_id[j] = 1
-                    batch.seq_id[j][0] = 0
-                    keep = first <= pos < len(ids) - 1
-                    batch.logits[j] = keep
-                    if keep:
-                        want.append((j, pos - first))
-                self._check_decode(lib.llama_decode(ctx, batch))
-                if not want:
-                    continue
-                rows = np.empty((len(want), n_vocab), dtype=np.float32)
-                for r, (j, _) in enumerate(want):
-                    rows[r] = np.ctypeslib.as_array(lib.llama_get_logits_ith(ctx, j), shape=(n_vocab,))
-                positions = [p for _, p in want]
-                sub = at_ids.reshape(-1, request.at_k) if at_ids is not None else None
-                _row_figures(rows, [comp[p] for p in positions], out.top_k,
-                             sub[[p for p in positions if p < len(sub)]] if sub is not None else None, parts)
-        finally:
-            lib.llama_batch_free(batch)
-            lib.llama_memory_clear(lib.llama_get_memory(ctx), True)
-        _fill_scored(out, parts)
-        return out
+        return score_teacher_forced(self, request)
 
     def _check_decode(self, rc: int) -> None:
         if rc == 0:
@@ -667,43 +549,6 @@ class LlamaCppBackend(Backend):
         if self._model is not None:
             lib.llama_model_free(self._model)
             self._model = None
-
-
-def _row_figures(rows: Any, targets: list[int], top_k: int, at_ids: Any, parts: dict[str, list[Any]]) -> None:
-    """Log-softmax a block of logits rows (float32, sums in float64) and collect per row the
-    target's log-prob, the arg-max, the top_k ids/log-probs and the log-probs at ``at_ids``."""
-    import numpy as np
-
-    m = rows.max(axis=1, keepdims=True)
-    lse = m[:, 0].astype(np.float64) + np.log(np.exp(rows - m).sum(axis=1, dtype=np.float64))
-    logp = (rows - lse[:, None].astype(np.float32)).astype(np.float32)
-    idx = np.arange(len(rows))
-    parts["target"].append(logp[idx, np.asarray(targets)])
-    parts["argmax"].append(rows.argmax(axis=1))
-    if top_k:
-        top = np.argpartition(-logp, top_k - 1, axis=1)[:, :top_k]
-        vals = np.take_along_axis(logp, top, axis=1)
-        order = np.argsort(-vals, axis=1, kind="stable")
-        parts["top_ids"].append(np.take_along_axis(top, order, axis=1).astype(np.int32))
-        parts["top_lp"].append(np.take_along_axis(vals, order, axis=1))
-    if at_ids is not None and len(at_ids):
-        parts["at_lp"].append(np.take_along_axis(logp[: len(at_ids)], at_ids, axis=1))
-
-
-def _fill_scored(out: Any, parts: dict[str, list[Any]]) -> None:
-    """Concatenate ``_row_figures``' blocks into the Scored's flat arrays."""
-    from array import array
-
-    import numpy as np
-
-    def flat(key: str, dtype: Any) -> Any:
-        return np.concatenate([p.reshape(-1) for p in parts[key]]).astype(dtype) if parts[key] else np.zeros(0, dtype)
-
-    out.target_logprobs = array("f", flat("target", np.float32).tobytes())
-    out.argmax = [int(x) for x in flat("argmax", np.int64)]
-    out.top_ids = array("i", flat("top_ids", np.int32).tobytes())
-    out.top_logprobs = array("f", flat("top_lp", np.float32).tobytes())
-    out.at_logprobs = array("f", flat("at_lp", np.float32).tobytes())
 
 
 def _cuda_visible() -> bool:

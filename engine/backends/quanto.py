@@ -187,6 +187,9 @@ class QuantoBackend(TorchBackend):
             ckpt, dtype=self._dtype, device=placement.device, layer_device=layer_device,
             on_experts=self._pack_experts, on_layer=on_layer, log=_log_line, memory_now=self.memory_now,
             attn_implementation=self.run.settings.get("attn_implementation"), name=self.run.name,
+            on_progress=lambda p: self.report_load(
+                "reading shards", fraction=p.shards_done / p.shards_total if p.shards_total else None, bytes_read=p.bytes_read,
+                bytes_placed=p.placed, step=f"shard {p.shards_done}/{p.shards_total}"),
         )
         model = loader.load()
         self._stream_progress = loader.progress.to_dict()

@@ -13,20 +13,19 @@
   model never exists in bf16 all at once.
 * **Prompting.** The chat is rendered with the tokenizer's template
   (``apply_chat_template(..., add_generation_prompt=True)``) and tokenized without extra specials.
-* **The decode loop.** Our own, not ``model.generate`` with a streamer: one prefill forward over
-  the prompt, then one forward per token with the KV cache; each token is yielded the moment it
-  is picked, so the engine's timestamps are per token. Greedy by default; temperature sampling
-  with a seeded ``torch.Generator``; stop at EOS (not yielded: it ends the answer) or the token
-  cap; end-of-sequence is masked out until ``min_new_tokens`` (synthetic runs always decode to
-  the cap). Text comes from :class:`IncrementalDetokenizer`: the pieces concatenate to exactly
-  ``tokenizer.decode(ids)``, multi-byte characters split over tokens included.
+* **The decode loop** (:mod:`engine.backends.torch_decode`, mixed in): one loop for one answer
+  and for a left-padded batch, our own rather than ``model.generate``; each token yielded the
+  moment it is picked. Text from :mod:`engine.backends.torch_text`, teacher-forced scoring in
+  :mod:`engine.backends.torch_scoring`.
 * **KV cache and compile.** ``cache = "dynamic"`` (default) or ``"static"`` (a ``StaticCache``
   sized for prompt + cap, reused between problems); ``compile = true`` compiles the decode
   step with ``torch.compile``, exercised during ``load()``'s warm-up; when that fails the run
-  goes on eagerly and ``details["compile"]`` says why.
+  goes on eagerly and ``details["compile"]`` says why; ``graphs = true`` replays the decode
+  step in CUDA graphs (:mod:`engine.backends.cuda_graphs`).
 * **Memory.** ``torch.cuda.OutOfMemoryError``, ``MemoryError`` and the CPU allocator's failure
   become :class:`OutOfMemoryError` with the figures at that moment; ``memory_stats()`` gives the
-  allocator peaks (MiB) on CUDA and ``None`` on the CPU, where the allocator is not torch's.
+  allocator peaks (MiB) on CUDA and ``None`` on the CPU, where the allocator is not torch's
+  (:mod:`engine.backends.torch_memory`).
 * **Details.** Library versions, dtype, device, the quantization as applied, the kernel path the
   weights actually take, real/synthetic, and the bytes the weights occupy (counted from the
   tensors' storage, packed data and quantization scales included).
@@ -43,26 +42,26 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from engine.backends.base import (
+    AnswerStream,
     Backend,
     BackendError,
-    BatchStream,
     Capabilities,
     GenerationRequest,
     LoadInfo,
     OutOfMemoryError,
     ScoreRequest,
-    Token,
-    TokenStream,
     UnsupportedError,
 )
-
-MIB = 2**20
+from engine.backends.torch_decode import TorchDecoding
+from engine.backends.torch_memory import MIB, is_oom, memory_now, peak_stats, release_freed_memory, weight_bytes
+from engine.backends.torch_scoring import score_teacher_forced
+from engine.backends.torch_text import render_prompt
 
 #: run settings every PyTorch backend accepts (subclasses add their own)
 TORCH_SETTINGS: dict[str, Any] = {
@@ -84,10 +83,6 @@ DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
 #: the warm-up prompt and length
 WARMUP_MESSAGES = [{"role": "user", "content": "Quanto é 2 + 2?"}]
 WARMUP_TOKENS = 4
-#: static caches are sized in steps of this many tokens, so nearby lengths reuse one cache
-STATIC_CACHE_STEP = 256
-#: ... and in steps of this many with ``graphs = true`` (MATH-PT prompt + answer fits one: one capture)
-GRAPHS_CACHE_STEP = 1024
 
 
 @dataclass
@@ -108,57 +103,10 @@ class Placement:
         return len(self.gpus) > 1
 
 
-class IncrementalDetokenizer:
-    """Token ids in, text pieces out, one piece per id; the pieces concatenate to ``decode(ids)``.
-
-    Each new piece is the decode of a short window (from the start of the previous piece) minus
-    the decode of that window without the new id, as TGI and vLLM do: a window that starts at a
-    piece boundary decodes to the same leading text both times, so SentencePiece's leading spaces
-    come out right. While the newest ids end inside a multi-byte UTF-8 character (the decode ends
-    in U+FFFD) the piece is empty and the bytes wait for the next id. The last id flushes:
-    its piece is whatever the full decode holds beyond what was emitted.
-    """
-
-    def __init__(self, tokenizer: Any):
-        backend = getattr(tokenizer, "_tokenizer", None)  # the Rust tokenizer: no Python wrappers
-        if backend is not None and hasattr(backend, "decode") and not getattr(tokenizer, "clean_up_tokenization_spaces", False):
-            self._decode: Callable[[list[int]], str] = lambda ids: backend.decode(ids, skip_special_tokens=False)
-        else:
-            self._decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=False)
-        self.ids: list[int] = []
-        self._pieces: list[str] = []
-        self._prefix = 0
-        self._read = 0
-
-    def push(self, token_id: int, last: bool = False) -> str:
-        ids = self.ids
-        ids.append(token_id)
-        if last:
-            full = self._decode(ids)
-            emitted = "".join(self._pieces)
-            if full.startswith(emitted):
-                piece = full[len(emitted):]
-                self._pieces.append(piece)
-                return piece
-        prefix_text = self._decode(ids[self._prefix : self._read])
-        new_text = self._decode(ids[self._prefix :])
-        if len(new_text) > len(prefix_text) and not new_text.endswith("\ufffd"):
-            piece = new_text[len(prefix_text) :]
-            self._prefix, self._read = self._read, len(ids)
-        else:
-            piece = ""
-        self._pieces.append(piece)
-        return piece
-
-    @property
-    def text(self) -> str:
-        return "".join(self._pieces)
-
-
-class TorchBackend(Backend):
+class TorchBackend(TorchDecoding, Backend):
     """The shared PyTorch backend; subclasses say which dtype and how to quantize."""
 
-    capabilities = Capabilities(gpu=True, multi_gpu=True, batching=True, synthetic=True, exact_token_times=True, scoring=True)
+    capabilities = Capabilities(gpu=True, multi_gpu=True, max_batch=None, graphs=True, synthetic=True, exact_token_times=True, scoring=True)
     SETTINGS: ClassVar[dict[str, Any]] = dict(TORCH_SETTINGS)
     #: distributions whose versions go into details["libraries"]
     LIBRARIES: ClassVar[tuple[str, ...]] = ("torch", "transformers", "accelerate", "safetensors")
@@ -450,7 +398,7 @@ class TorchBackend(Backend):
     def _warmup(self) -> float:
         t0 = time.perf_counter()
         req = GenerationRequest(messages=WARMUP_MESSAGES, max_new_tokens=WARMUP_TOKENS, min_new_tokens=WARMUP_TOKENS)
-        for _ in self.generate(req):
+        for _ in self.generate([req]):
             pass
         self._last_warmup_s = round(time.perf_counter() - t0, 3)
         return self._last_warmup_s
@@ -479,275 +427,20 @@ class TorchBackend(Backend):
 
     def render_prompt(self, messages: list[dict[str, str]]) -> list[int]:
         """The chat rendered with the model's template, as token ids (no specials added twice)."""
-        tok = self.tokenizer
-        if getattr(tok, "chat_template", None):
-            text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        else:
-            text = "".join(m["content"] + "\n" for m in messages)
-        return list(tok(text, add_special_tokens=False)["input_ids"])
+        return render_prompt(self.tokenizer, messages)
 
-    def generate(self, request: GenerationRequest) -> TokenStream:
+    def generate(self, requests: Sequence[GenerationRequest]) -> AnswerStream:
+        """The answers in one decode loop (``engine.backends.torch_decode``): one request alone,
+        several left-padded into one batch with one forward pass per step for all of them."""
         if self.hf_model is None:
             raise BackendError(f"{self.run.name}: generate() before load()")
-        ids = self.render_prompt(request.messages)
-        stream = TokenStream(iter(()))
-        stream.prompt_tokens = len(ids)
-        stream._tokens = self._token_stream(ids, request, stream)
-        return stream
-
-    def _new_cache(self, needed: int, cache_kind: str, batch: int = 1) -> Any:
-        """None for a dynamic cache (the model makes one); a reset StaticCache big enough (for
-        ``batch`` sequences: its tensors are sized by the first batch written) otherwise."""
-        if cache_kind != "static":
-            return None
-        if self._static_cache is None or needed > self._static_len or batch != self._static_batch:
-            from transformers import StaticCache
-
-            # with CUDA graphs, larger steps: a new cache length is a new capture
-            step = GRAPHS_CACHE_STEP if self._graphs is not None else STATIC_CACHE_STEP
-            size = -(-needed // step) * step
-            self._static_cache = None
-            if self._graphs is not None:
-                self._graphs.reset()  # they point into the old cache's tensors
-            gc.collect()
-            self._static_cache = StaticCache(config=self.hf_model.config, max_cache_len=size)
-            self._static_len = size
-            self._static_batch = batch
-        else:
-            self._static_cache.reset()
-        return self._static_cache
-
-    def _stop_index_on(self, device: Any) -> Any:
-        key = str(device)
-        idx = self._stop_index.get(key)
-        if idx is None:
-            idx = self._stop_index[key] = self._torch.tensor(sorted(self._stop_ids), dtype=self._torch.long, device=device)
-        return idx
-
-    def _token_stream(self, ids: list[int], request: GenerationRequest, stream: TokenStream) -> Iterator[Token]:
-        torch = self._torch
-        model = self.hf_model
-        max_new = request.max_new_tokens
-        min_new = max_new if self.run.synthetic else min(request.min_new_tokens, max_new)
-        stream.finish_reason = "length"
-        if max_new <= 0:
-            return
-        cache_kind = self._cache_kind
-        stop_ids = self._stop_ids
-        temperature = float(request.temperature)
-        dev = self._input_device
-        detok = IncrementalDetokenizer(self.tokenizer)
-        generator = None
-        try:
-            with torch.no_grad():
-                cache = self._new_cache(len(ids) + max_new, cache_kind)
-                input_ids = torch.tensor([ids], dtype=torch.long, device=dev)
-                positions = torch.arange(len(ids), device=dev).unsqueeze(0)
-                out = model(input_ids=input_ids, position_ids=positions, past_key_values=cache, use_cache=True, logits_to_keep=1)
-                cache = out.past_key_values
-                logits = out.logits[:, -1, :]
-                if temperature > 0:
-                    generator = torch.Generator(device=logits.device)
-                    generator.manual_seed(int(request.seed))
-                token = self._pick(logits, 0 < min_new, temperature, generator)
-                token_id = int(token)
-                position = torch.full((1, 1), len(ids), dtype=torch.long, device=dev)
-                # the static cache's slot for the next token (None: a dynamic cache appends)
-                slot = torch.full((1,), len(ids), dtype=torch.long, device=dev) if cache is not None else None
-            n_out = 0
-            while True:
-                if token_id in stop_ids and n_out >= min_new:
-                    stream.finish_reason = "stop"
-                    return
-                n_out += 1
-                last = n_out >= max_new
-                yield Token(detok.push(token_id, last), token_id)
-                if last:
-                    return
-                with torch.no_grad():
-                    logits = self._decode_step(cache, token.view(1, 1).to(dev), position, slot, None)
-                    position.add_(1)
-                    if slot is not None:
-                        slot.add_(1)
-                    token = self._pick(logits, n_out < min_new, temperature, generator)
-                    token_id = int(token)
-        except BaseException as e:
-            if self._is_oom(e):
-                raise OutOfMemoryError(self._oom_message(f"generating ({len(ids)} prompt tokens)")) from None
-            raise
-
-    def generate_batch(self, requests: list[GenerationRequest]) -> BatchStream:
-        """Several answers in one batched decode: prompts left-padded, one forward pass per step
-        for every sequence (static batching: the batch steps until its longest answer ends;
-        sequences that finished are still computed but yield nothing)."""
-        if self.hf_model is None:
-            raise BackendError(f"{self.run.name}: generate_batch() before load()")
         prompts = [self.render_prompt(r.messages) for r in requests]
-        stream = BatchStream(iter(()), len(requests))
-        stream.prompt_tokens = [len(p) for p in prompts]
-        stream._items = self._batch_stream(prompts, requests, stream)
-        return stream
-
-    def _pad_id(self) -> int:
-        for v in (getattr(self.tokenizer, "pad_token_id", None), getattr(self.tokenizer, "eos_token_id", None), *sorted(self._stop_ids)):
-            if isinstance(v, int) and v >= 0:
-                return v
-        return 0
-
-    def _batch_stream(self, prompts: list[list[int]], requests: list[GenerationRequest], stream: BatchStream) -> Iterator[tuple[int, Token]]:
-        torch = self._torch
-        model = self.hf_model
-        n = len(prompts)
-        caps = [r.max_new_tokens for r in requests]
-        mins = [c if self.run.synthetic else min(r.min_new_tokens, c) for r, c in zip(requests, caps, strict=True)]
-        stream.finish_reasons = ["length"] * n
-        if n == 0 or max(caps) <= 0:
-            return
-        cache_kind = self._cache_kind
-        temperature = float(requests[0].temperature)
-        dev = self._input_device
-        detoks = [IncrementalDetokenizer(self.tokenizer) for _ in range(n)]
-        longest = max(len(p) for p in prompts)
-        total = longest + max(caps)
-        pad = self._pad_id()
-        generator = None
-        try:
-            with torch.no_grad():
-                cache = self._new_cache(total, cache_kind, batch=n)
-                static = cache is not None
-                ids = torch.tensor([[pad] * (longest - len(p)) + p for p in prompts], dtype=torch.long, device=dev)
-                prompt_mask = torch.tensor([[0] * (longest - len(p)) + [1] * len(p) for p in prompts], dtype=torch.long, device=dev)
-                positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
-                if static:
-                    # one fixed-shape mask for the whole answer (the causal mask hides future slots),
-                    # so a compiled decode step sees the same shapes every step
-                    mask = torch.ones((n, self._static_len), dtype=torch.long, device=dev)
-                    mask[:, :longest] = prompt_mask
-                else:
-                    mask = prompt_mask
-                out = model(input_ids=ids, attention_mask=mask,
-                            position_ids=positions, past_key_values=cache, use_cache=True, logits_to_keep=1)
-                cache = out.past_key_values
-                if temperature > 0:
-                    generator = torch.Generator(device=out.logits.device)
-                    generator.manual_seed(int(requests[0].seed))
-                tokens = self._pick(out.logits[:, -1, :], [0 < m for m in mins], temperature, generator)
-                position = torch.tensor([[len(p)] for p in prompts], dtype=torch.long, device=dev)
-                # left-padded: every row writes the same static-cache slot at each step
-                slot = torch.full((1,), longest, dtype=torch.long, device=dev) if static else None
-            n_out = [0] * n
-            done = [False] * n
-            while True:
-                ids_now = tokens.tolist()
-                for i in range(n):
-                    if done[i]:
-                        continue
-                    tid = int(ids_now[i])
-                    if tid in self._stop_ids and n_out[i] >= mins[i]:
-                        done[i] = True
-                        stream.finish_reasons[i] = "stop"
-                        continue
-                    n_out[i] += 1
-                    last = n_out[i] >= caps[i]
-                    yield i, Token(detoks[i].push(tid, last), tid)
-                    if last:
-                        done[i] = True
-                if all(done):
-                    return
-                with torch.no_grad():
-                    if not static:
-                        mask = torch.cat([mask, mask.new_ones((n, 1))], dim=1)
-                    logits = self._decode_step(cache, tokens.view(n, 1).to(dev), position, slot, mask)
-                    position.add_(1)
-                    if slot is not None:
-                        slot.add_(1)
-                    tokens = self._pick(logits, [n_out[i] < mins[i] for i in range(n)], temperature, generator)
-        except BaseException as e:
-            if self._is_oom(e):
-                raise OutOfMemoryError(self._oom_message(f"generating a batch of {n} (longest prompt {longest} tokens)")) from None
-            raise
-
-    def _decode_step(self, cache: Any, tokens: Any, positions: Any, slot: Any, mask: Any) -> Any:
-        """One decode step for ``tokens`` [n, 1] at ``positions`` [n, 1]; the logits [n, vocab].
-
-        With a static cache, ``slot`` [1] is the cache slot written (``cache_position``): the step
-        then has no host sync, and with ``graphs = true`` it replays a captured CUDA graph."""
-        if self._graphs is not None and slot is not None:
-            logits = self._graphs.step(cache, self._static_len, tokens, positions, slot, mask)
-            if logits is not None:
-                return logits
-        out = self._decode_forward(input_ids=tokens, attention_mask=mask, position_ids=positions, cache_position=slot,
-                                   past_key_values=cache, use_cache=True, logits_to_keep=1)
-        return out.logits[:, -1, :]
+        return AnswerStream(len(requests), lambda out: self._decode(prompts, list(requests), out),
+                            prompt_tokens=[len(p) for p in prompts])
 
     def score(self, request: ScoreRequest) -> Any:
-        """The completion teacher-forced after the rendered prompt: one forward pass over prompt +
-        completion without a cache, logits kept for the positions that predict the completion
-        (``logits_to_keep``), log-softmaxed in float32 on the model's device."""
-        from array import array
-
-        from engine.quality import Scored, prompt_digest
-
-        if self.hf_model is None:
-            raise BackendError(f"{self.run.name}: score() before load()")
-        torch = self._torch
-        prompt = self.render_prompt(request.messages)
-        full = list(self.tokenizer(request.completion, add_special_tokens=False)["input_ids"])
-        limit = int(getattr(self.hf_model.config, "max_position_embeddings", 0) or 0) or len(prompt) + len(full)
-        comp = full[: max(0, limit - len(prompt))]
-        text_bytes = len(request.completion.encode("utf-8")) if len(comp) == len(full) else len(self.tokenizer.decode(comp).encode("utf-8"))
-        dev = self._input_device
-        try:
-            with torch.no_grad():
-                ids = torch.tensor([prompt + comp], dtype=torch.long, device=dev)
-                positions = torch.arange(ids.shape[1], device=dev).unsqueeze(0)
-                out = self.hf_model(input_ids=ids, position_ids=positions, use_cache=False, logits_to_keep=len(comp) + 1)
-                logits = out.logits[0, :-1].float()  # row t predicts comp[t]
-                del out
-                n_vocab = int(logits.shape[-1])
-                logp = torch.log_softmax(logits, dim=-1)
-                target = torch.tensor(comp, dtype=torch.long, device=logp.device)
-                scored = Scored(tokens=comp, target_logprobs=array("f", logp.gather(1, target[:, None])[:, 0].cpu().numpy().tobytes()),
-                                argmax=[int(x) for x in logits.argmax(dim=-1).tolist()], n_vocab=n_vocab, text_bytes=text_bytes,
-                                prompt_tokens=len(prompt), top_k=min(request.top_k, n_vocab), at_k=request.at_k, prompt_digest=prompt_digest(prompt))
-                if scored.top_k:
-                    vals, top = torch.topk(logp, scored.top_k, dim=-1, sorted=True)
-                    scored.top_ids = array("i", top.to(torch.int32).cpu().numpy().tobytes())
-                    scored.top_logprobs = array("f", vals.cpu().numpy().tobytes())
-                if request.at_k and request.at_ids is not None and len(request.at_ids) % request.at_k == 0:
-                    import numpy as np
-
-                    at = torch.from_numpy(np.asarray(request.at_ids, dtype=np.int64)).view(-1, request.at_k)[: len(comp)]
-                    if len(at) and int(at.min()) >= 0 and int(at.max()) < n_vocab:
-                        got = logp[: len(at)].gather(1, at.to(logp.device))
-                        scored.at_logprobs = array("f", got.cpu().numpy().tobytes())
-                del logits, logp
-            return scored
-        except BaseException as e:
-            if self._is_oom(e):
-                raise OutOfMemoryError(self._oom_message(f"scoring ({len(prompt)} + {len(comp)} tokens)")) from None
-            raise
-
-    def _pick(self, logits: Any, ban_stop: bool | list[bool], temperature: float, generator: Any) -> Any:
-        """The next token id of each row ([n] tensor): argmax, or a seeded sample at ``temperature``.
-
-        ``ban_stop`` (for every row, or a list with one flag per row) keeps rows from picking a
-        stop token (fixed-length decoding). The logits are this step's own output: masking in
-        place is safe.
-        """
-        torch = self._torch
-        rows = [ban_stop] * logits.shape[0] if isinstance(ban_stop, bool) else ban_stop
-        if self._stop_ids and any(rows):
-            idx = self._stop_index_on(logits.device)
-            if all(rows):
-                logits.index_fill_(-1, idx, float("-inf"))
-            else:
-                which = torch.tensor([i for i, b in enumerate(rows) if b], dtype=torch.long, device=logits.device)
-                logits.index_copy_(0, which, logits.index_select(0, which).index_fill_(-1, idx, float("-inf")))
-        if temperature <= 0:
-            return logits.argmax(dim=-1)
-        probs = torch.softmax(logits.float() / temperature, dim=-1)
-        return torch.multinomial(probs, 1, generator=generator).view(-1)
+        """The completion teacher-forced after the rendered prompt (``engine.backends.torch_scoring``)."""
+        return score_teacher_forced(self, request)
 
     # ---- memory -------------------------------------------------------------------------------
 
@@ -755,14 +448,7 @@ class TorchBackend(Backend):
         return self.placement.gpus if self.placement is not None else []
 
     def memory_stats(self) -> dict[str, float | None]:
-        torch = self._torch
-        gpus = self._cuda_devices()
-        if torch is None or not gpus:
-            return {"torch_peak_allocated_mib": None, "torch_peak_reserved_mib": None}
-        return {
-            "torch_peak_allocated_mib": sum(torch.cuda.max_memory_allocated(g) for g in gpus) / MIB,
-            "torch_peak_reserved_mib": sum(torch.cuda.max_memory_reserved(g) for g in gpus) / MIB,
-        }
+        return peak_stats(self._torch, self._cuda_devices())
 
     def reset_memory_stats(self) -> None:
         torch = self._torch
@@ -770,41 +456,14 @@ class TorchBackend(Backend):
             torch.cuda.reset_peak_memory_stats(g)
 
     def _is_oom(self, e: BaseException) -> bool:
-        torch = self._torch
-        if isinstance(e, MemoryError):
-            return True
-        if torch is not None and isinstance(e, torch.cuda.OutOfMemoryError):
-            return True
-        msg = str(e)
-        return isinstance(e, RuntimeError) and (
-            "DefaultCPUAllocator: can't allocate memory" in msg or "CUDA out of memory" in msg or "out of memory" in msg.lower()[:200]
-        )
+        return is_oom(self._torch, e)
 
     def _oom_message(self, what: str) -> str:
         return f"{self.run.name}: out of memory while {what} on {self.placement.label if self.placement else self.run.device}: {self.memory_now()}"
 
     def memory_now(self) -> str:
         """Memory figures at this moment: per GPU allocator and driver view, or process RSS."""
-        torch = self._torch
-        parts = []
-        for g in self._cuda_devices():
-            try:
-                free, total = torch.cuda.mem_get_info(g)
-                parts.append(
-                    f"cuda:{g} allocated {torch.cuda.memory_allocated(g) / MIB:.0f} MiB, reserved "
-                    f"{torch.cuda.memory_reserved(g) / MIB:.0f} MiB, free {free / MIB:.0f} of {total / MIB:.0f} MiB"
-                )
-            except Exception:
-                parts.append(f"cuda:{g} (no figures)")
-        try:
-            import psutil
-
-            vm = psutil.virtual_memory()
-            rss = psutil.Process().memory_info().rss
-            parts.append(f"RSS {rss / MIB:.0f} MiB, available {vm.available / MIB:.0f} of {vm.total / MIB:.0f} MiB")
-        except Exception:
-            pass
-        return "; ".join(parts) or "no memory figures"
+        return memory_now(self._torch, self._cuda_devices())
 
     # ---- details ------------------------------------------------------------------------------
 
@@ -877,72 +536,6 @@ class TorchBackend(Backend):
         torch = self._torch
         if torch is not None and self._cuda_devices():
             torch.cuda.empty_cache()
-
-
-def release_freed_memory() -> None:
-    """Collect garbage and hand freed heap pages back to the OS (glibc ``malloc_trim``).
-
-    Loading a quantized model reads the dense weights and frees them; glibc keeps the freed
-    pages, so the process's RSS (what the engine samples) would still count the dense model:
-    ~1 GiB for SmolLM2 at int8 instead of ~0.6 GiB. Not glibc (macOS, musl): just the collect.
-    """
-    gc.collect()
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-def weight_bytes(model: Any) -> dict[str, int]:
-    """Bytes the model's parameters and buffers occupy, counted from their storage.
-
-    Quantized tensors are counted by what they hold, not their logical shape: quanto's tensor
-    subclasses through ``__tensor_flatten__`` (packed data, scales, shifts), bitsandbytes'
-    ``Params4bit`` by its packed bytes plus its ``quant_state`` (absmax, code, nested state), and
-    ``Int8Params`` by its int8 data plus ``SCB``. Tied weights count once.
-    """
-    seen: set[int] = set()
-    total = quantized = 0
-    for t in itertools.chain(model.parameters(), model.buffers()):
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        n, is_q = _tensor_bytes(t)
-        total += n
-        if is_q:
-            quantized += n
-    return {"total": total, "quantized": quantized, "dense": total - quantized}
-
-
-def _tensor_bytes(t: Any) -> tuple[int, bool]:
-    flatten = getattr(t, "__tensor_flatten__", None)
-    if flatten is not None and type(t).__name__ not in ("Parameter", "Tensor"):
-        try:
-            names, _ = flatten()
-            return sum(_tensor_bytes(getattr(t, n))[0] for n in names), True
-        except Exception:
-            pass
-    n = t.numel() * t.element_size()
-    quantized = False
-    qs = getattr(t, "quant_state", None)  # bitsandbytes Params4bit
-    if qs is not None:
-        quantized = True
-        for obj in (qs, getattr(qs, "state2", None)):
-            if obj is None:
-                continue
-            for name in ("absmax", "code", "offset"):
-                v = getattr(obj, name, None)
-                if v is not None and hasattr(v, "element_size"):
-                    n += v.numel() * v.element_size()
-    scb = getattr(t, "SCB", None)  # bitsandbytes Int8Params
-    if scb is not None:
-        quantized = True
-        n += scb.numel() * scb.element_size()
-    if type(t).__name__ in ("Params4bit", "Int8Params"):
-        quantized = True
-    return n, quantized
 
 
 def _cpu_capability(torch: Any) -> str | None:

@@ -43,7 +43,9 @@ DRIVER_OMP = "QUANTARENA_DRIVER_OMP_NUM_THREADS"
 def lost_message(reason: str) -> Any:
     """The message a run process that vanished posts (mirrors ``RunProcess._read``'s: code None
     = "vanished", no log tail). The one place this package builds a protocol message."""
-    return ("exited", None, reason, "")
+    from engine.protocol import Exited
+
+    return Exited(code=None, reason=reason)
 
 
 class RunActor:

@@ -36,10 +36,10 @@ def answer(b, prompts: list[str], batch: bool) -> tuple[list[list[int]], float]:
     t0 = time.perf_counter()
     if batch:
         out: list[list[int]] = [[] for _ in reqs]
-        for i, tok in b.generate_batch(reqs):
+        for i, tok in b.generate(reqs):
             out[i].append(tok.id)
     else:
-        out = [[t.id for t in b.generate(r)] for r in reqs]
+        out = [[t.id for _, t in b.generate([r])] for r in reqs]
     return out, time.perf_counter() - t0
 
 

@@ -40,10 +40,10 @@ def main() -> int:
     for on in (False, True):
         b = LlamaCppBackend(replace(base, settings={**base.settings, "backend_sampling": on}), model)
         info = b.load()
-        single = [[t.id for t in b.generate(GenerationRequest(messages=m, max_new_tokens=args.tokens))] for m in msgs]
-        fixed = [[t.id for t in b.generate(GenerationRequest(messages=m, max_new_tokens=args.tokens, min_new_tokens=args.tokens))] for m in msgs]
+        single = [[t.id for _, t in b.generate([GenerationRequest(messages=m, max_new_tokens=args.tokens)])] for m in msgs]
+        fixed = [[t.id for _, t in b.generate([GenerationRequest(messages=m, max_new_tokens=args.tokens, min_new_tokens=args.tokens)])] for m in msgs]
         together: list[list[int]] = [[] for _ in msgs]
-        for i, tok in b.generate_batch([GenerationRequest(messages=m, max_new_tokens=args.tokens) for m in msgs]):
+        for i, tok in b.generate([GenerationRequest(messages=m, max_new_tokens=args.tokens) for m in msgs]):
             together[i].append(tok.id)
         out[on] = {"sampling": info.details["sampling"], "device": info.device, "single": single, "fixed": fixed, "batch": together}
         if on:

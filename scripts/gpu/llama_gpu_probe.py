@@ -50,7 +50,7 @@ arch = Architecture(family="llama", params=0, layers=2, hidden_size=256, heads=4
 run = RunSpec(name="probe/llama.cpp/q8_0", model="probe", backend="llama.cpp", quant="q8_0", device="{device}", settings={{"gguf_path": {path!r}, "n_ctx": 512}})
 b = LlamaCppBackend(run, ModelSpec(name="probe", display_name="probe", arch=arch))
 info = b.load()
-s = b.generate(GenerationRequest(messages=[{{"role": "user", "content": "Quanto é 2+2?"}}], max_new_tokens=8, min_new_tokens=8))
+s = b.generate([GenerationRequest(messages=[{{"role": "user", "content": "Quanto é 2+2?"}}], max_new_tokens=8, min_new_tokens=8)])
 toks = list(s)
 print("device", info.device, "offload", info.details["gpu_offload_supported"], "layers", info.details["n_gpu_layers"], "tokens", len(toks))
 """

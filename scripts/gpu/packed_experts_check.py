@@ -51,9 +51,9 @@ def main() -> int:
     rates = []
     prompt = 0
     for rep in range(args.reps + 1):
-        stream = b.generate(GenerationRequest(messages=msgs, max_new_tokens=args.tokens, min_new_tokens=args.tokens))
+        stream = b.generate([GenerationRequest(messages=msgs, max_new_tokens=args.tokens, min_new_tokens=args.tokens)])
         times = [time.perf_counter() for _ in stream]
-        prompt = stream.prompt_tokens
+        prompt = stream.prompt_tokens[0]
         if rep:
             rates.append((len(times) - 1) / (times[-1] - times[0]))
     peak_alloc = torch.cuda.max_memory_allocated(0) / 2**30

@@ -56,7 +56,7 @@ class GhostBackend(Backend):
     def load(self):  # pragma: no cover - must not be reached
         raise AssertionError("the doctor loaded a missing backend")
 
-    def generate(self, request):  # pragma: no cover
+    def generate(self, requests):  # pragma: no cover
         raise AssertionError
 
     def close(self) -> None:  # pragma: no cover

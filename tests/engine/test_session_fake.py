@@ -186,6 +186,20 @@ def test_concurrency_falls_back_to_one_at_a_time_when_a_backend_cannot_batch(tmp
     assert all("batch_size" not in ln for ln in lines if ln["run"] == "tiny/fake/fake@serial")
 
 
+def test_a_turn_is_answered_in_calls_of_at_most_the_loaded_max_batch(tmp_path: Path) -> None:
+    """A backend loaded for 2 sequences in a session of --concurrency 3: each turn of 3 problems
+    is a batch of 2 and a batch of 1, and the run says it batches at most 2."""
+    p = _session(tmp_path, _runs('settings = { max_batch = 2 }'), limit=3, concurrency=3)
+    summary = p.session().run()
+    row = summary["runs"][0]
+    assert row["status"] == "ok" and row["problems"] == 3
+    assert row["details"]["concurrency"] == 2 and "at most 2 problems at once" in row["details"]["concurrency_fallback"]
+    lines = [json.loads(x) for x in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert [(ln["problem_id"], ln["batch_id"], ln["batch_size"]) for ln in lines] == [
+        ("builtin/0", 0, 2), ("builtin/1", 0, 2), ("builtin/2", 1, 1)]
+    assert row["batches"] == 2 and row["concurrency"] == 2
+
+
 def test_a_run_process_dying_mid_batch_fails_that_run_only(tmp_path: Path) -> None:
     # generations: 1 warm-up, 2 reference, 3-4 warm-up batch, 5-6 first timed batch, then the crash
     p = _session(tmp_path, _runs('tag = "dies"\nsettings = { crash_after = 6 }', 'tag = "lives"'), limit=4, concurrency=2)
@@ -250,3 +264,15 @@ def test_stop_kills_a_run_process_stuck_in_its_library(tmp_path: Path, monkeypat
     assert row["status"] == "interrupted" and row["problems"] == 1 and summary["interrupted"]
     lines = (tmp_path / "out" / "results.jsonl").read_text().splitlines()
     assert len(lines) == 1  # the finished answer is kept
+
+
+def test_load_progress_reaches_the_front_ends_before_the_run_is_loaded(tmp_path: Path) -> None:
+    p = _session(tmp_path, _runs('settings = { load_steps = 3 }'), limit=1)
+    seen: list[ev.Event] = []
+    p.session().run(seen.append)
+    steps = [e for e in seen if isinstance(e, ev.RunLoadProgress)]
+    assert [e.fraction for e in steps] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert steps[-1].bytes_read == 3 * 2**30 and steps[-1].bytes_placed == {"cpu": 3 * 2**30}
+    assert steps[0].line == "reading shards shard 1/3 (33%): 1.0 GiB read, cpu 1.0 GiB"
+    kinds = [type(e).__name__ for e in seen]
+    assert kinds.index("RunLoading") < kinds.index("RunLoadProgress") < kinds.index("RunLoaded")

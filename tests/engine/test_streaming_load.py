@@ -62,7 +62,7 @@ def _run(quant: str = "int8", **settings: Any) -> RunSpec:
 
 
 def _greedy(b: Any, n: int = 12) -> list[int]:
-    return [t.id for t in b.generate(GenerationRequest(messages=MESSAGES, max_new_tokens=n))]
+    return [t.id for _, t in b.generate([GenerationRequest(messages=MESSAGES, max_new_tokens=n)])]
 
 
 def test_the_checkpoint_is_sharded_with_the_hub_names(small_ckpt: Path) -> None:
@@ -108,6 +108,21 @@ def test_progress_lines_name_shards_bytes_and_devices(small_ckpt: Path) -> None:
     assert f"shard {n}/{n}" in lines[-1] and "GiB read" in lines[-1] and "placed cpu" in lines[-1]
     assert not [k for k, t in model.state_dict().items() if t.is_meta]
     assert model.model.layers[0].mlp.experts.gate_up_proj.shape == (4, 256, 64)  # fused, dense (no packer given)
+
+
+def test_the_backend_reports_each_shard_as_load_progress(small_ckpt: Path) -> None:
+    """What the run process sends to the session while loading: one step per shard, bytes read
+    growing, bytes placed per device, the fraction reaching 1."""
+    b = load_backend_class("quanto")(_run("int8"), _model(SMALL, small_ckpt))
+    steps: list[dict[str, Any]] = []
+    b.on_load_progress = lambda **kw: steps.append(kw)
+    b.load()
+    b.close()
+    n = len(checkpoint_shards(small_ckpt)[0])
+    assert [s["step"] for s in steps] == [f"shard {k}/{n}" for k in range(1, n + 1)]
+    assert {s["phase"] for s in steps} == {"reading shards"} and steps[-1]["fraction"] == 1.0
+    assert all(a["bytes_read"] < b["bytes_read"] for a, b in zip(steps, steps[1:], strict=False))
+    assert steps[-1]["bytes_placed"]["cpu"] > 0
 
 
 def _copy(src: Path, dst: Path) -> Path:

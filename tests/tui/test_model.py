@@ -57,6 +57,15 @@ def test_model_follows_the_session() -> None:
     assert m.short_name(a) == "llama.cpp/q4_k_m"
 
 
+def test_a_long_load_shows_its_progress_until_loaded() -> None:
+    run = RUNS[0]
+    m = _model([e for e in demo_events() if isinstance(e, ev.SessionStarted)] + [ev.RunLoading(run=run)])
+    changes = m.apply(ev.RunLoadProgress(run=run, phase="reading shards", fraction=0.5, bytes_read=2**31,
+                                         bytes_placed={"cuda:0": 2**30}, line="reading shards shard 1/2 (50%): 2.0 GiB read, cuda:0 1.0 GiB"))
+    assert f"run:{run}" in changes and m.runs[run].status == "loading"
+    assert m.runs[run].load_progress == "reading shards shard 1/2 (50%): 2.0 GiB read, cuda:0 1.0 GiB"
+
+
 def test_cpu_session_shows_na_not_zero() -> None:
     m = _model(demo_events(gpus=False))
     a = m.runs[RUNS[0]]

@@ -198,6 +198,8 @@ class RunPane(Widget, can_focus=True):
             t.append(f"waiting{wave}", style="dim italic")
         elif run.status == "loading":
             t.append("loading…", style="bold yellow")
+            if run.load_progress:
+                t.append(f" {run.load_progress}", style="yellow")
         elif run.problem_id is None:
             t.append("ready", style="dim")
         else:

@@ -27,19 +27,18 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from engine.backends.base import (
+    AnswerStream,
     Backend,
     BackendError,
-    BatchStream,
     Capabilities,
     GenerationRequest,
     LoadInfo,
     Token,
-    TokenStream,
     UnsupportedError,
 )
 from engine.backends.openai.client import ChatStream, Endpoint, ServerError, Timeouts, get_json
@@ -65,7 +64,7 @@ class _Outcome:
 
 class OpenAIBackend(Backend):
     id = "openai"
-    capabilities = Capabilities(gpu=False, multi_gpu=False, batching=True, synthetic=False,
+    capabilities = Capabilities(gpu=False, multi_gpu=False, max_batch=None, synthetic=False,
                                 exact_token_times=False, served=True)
     SETTINGS: ClassVar[dict[str, Any]] = {
         "base_url": str,  # the server's OpenAI API root, e.g. http://127.0.0.1:8000/v1 (required)
@@ -330,38 +329,32 @@ class OpenAIBackend(Backend):
         out.tokens_out = counted
         out.fields = f
 
-    def generate(self, request: GenerationRequest) -> TokenStream:
+    def generate(self, requests: Sequence[GenerationRequest]) -> AnswerStream:
+        """Every request sent at once (one is a batch of one), each streamed by its own thread
+        when there are several; chunks are yielded in the order they arrive (the server batches
+        the requests as it batches any clients')."""
         if self.endpoint is None:
             raise BackendError(f"{self.run.name}: generate() before load()")
-        out = _Outcome()
-        stream = TokenStream(iter(()))
+        return AnswerStream(len(requests), lambda out: self._stream(list(requests), out))
 
-        def tokens() -> Iterator[Token]:
-            yield from self._answer(request, out)
-            stream.prompt_tokens = out.prompt_tokens
-            stream.finish_reason = out.finish_reason
-            stream.tokens_out = out.tokens_out
-            stream.fields = out.fields
-
-        stream._tokens = tokens()
-        return stream
-
-    # ---- several at once ---------------------------------------------------------------------
-
-    def generate_batch(self, requests: list[GenerationRequest]) -> BatchStream:
-        """Every request sent at once, each streamed by its own thread; chunks are yielded in the
-        order they arrive (the server batches the requests as it batches any clients')."""
-        if self.endpoint is None:
-            raise BackendError(f"{self.run.name}: generate_batch() before load()")
-        stream = BatchStream(iter(()), len(requests))
-        stream._items = self._batch(requests, stream)
-        return stream
-
-    def _batch(self, requests: list[GenerationRequest], stream: BatchStream) -> Iterator[tuple[int, Token]]:
+    def _stream(self, requests: list[GenerationRequest], stream: AnswerStream) -> Iterator[tuple[int, Token]]:
         n = len(requests)
+        outcomes = [_Outcome() for _ in range(n)]
+
+        def ended(i: int) -> None:
+            o = outcomes[i]
+            stream.set_prompt_tokens(i, o.prompt_tokens)
+            stream.finish(i, o.finish_reason)
+            stream.count(i, o.tokens_out)
+            stream.note(i, o.fields)
+
+        if n == 1:  # one answer streams in this thread: no hand-over between threads per chunk
+            for tok in self._answer(requests[0], outcomes[0]):
+                yield 0, tok
+            ended(0)
+            return
         inbox: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
         stop = threading.Event()
-        outcomes = [_Outcome() for _ in range(n)]
         opened: list[ChatStream] = []
         end = object()
 
@@ -384,11 +377,7 @@ class OpenAIBackend(Backend):
                 i, item = inbox.get()
                 if item is end:
                     left -= 1
-                    o = outcomes[i]
-                    stream.prompt_tokens[i] = o.prompt_tokens
-                    stream.finish_reasons[i] = o.finish_reason
-                    stream.tokens_out[i] = o.tokens_out
-                    stream.fields[i] = o.fields
+                    ended(i)
                 elif isinstance(item, BaseException):
                     if isinstance(item, BackendError):
                         raise BackendError(f"{item} (request {i + 1} of {n})")

@@ -52,8 +52,8 @@ def _loaded(tmp_path: Path, url: str, extra: str = "") -> OpenAIBackend:
 
 
 def _answer(b: OpenAIBackend, **kw: int | float) -> tuple[list[str], object]:
-    stream = b.generate(GenerationRequest(messages=ASK, **{"max_new_tokens": 16, **kw}))  # type: ignore[arg-type]
-    return [t.text for t in stream], stream
+    stream = b.generate([GenerationRequest(messages=ASK, **{"max_new_tokens": 16, **kw})])  # type: ignore[arg-type]
+    return [t.text for _, t in stream], stream
 
 
 # ---- what it sends and what it makes of the stream --------------------------------------------
@@ -65,8 +65,8 @@ def test_one_token_per_chunk_with_usage(tmp_path: Path, stub: StubServer) -> Non
     texts, s = _answer(b, max_new_tokens=16, temperature=0.7, seed=11)
     assert texts == ANSWER
     # the stub counts the stop token in usage as vLLM does (9); local engines never count it
-    assert s.tokens_out == len(ANSWER) and s.prompt_tokens == 17 and s.finish_reason == "stop"
-    assert s.fields["token_count"] == "server usage, less the stop token" and s.fields["server_completion_tokens"] == 9
+    assert s.tokens_out[0] == len(ANSWER) and s.prompt_tokens[0] == 17 and s.finish_reasons[0] == "stop"
+    assert s.fields[0]["token_count"] == "server usage, less the stop token" and s.fields[0]["server_completion_tokens"] == 9
     body = stub.requests[n0]
     assert body["model"] == "stub" and body["stream"] is True and body["messages"] == ASK
     assert body["max_tokens"] == 16 and body["temperature"] == 0.7 and body["seed"] == 11
@@ -90,9 +90,9 @@ def test_fixed_length_sends_min_tokens_and_ignore_eos(tmp_path: Path, stub: Stub
     b = _loaded(tmp_path, stub.url("fixed"))
     n0 = len(stub.requests)
     texts, s = _answer(b, max_new_tokens=12, min_new_tokens=12)
-    assert len(texts) == 12 and s.tokens_out == 12 and s.finish_reason == "length"
+    assert len(texts) == 12 and s.tokens_out[0] == 12 and s.finish_reasons[0] == "length"
     assert stub.requests[n0]["min_tokens"] == 12 and stub.requests[n0]["ignore_eos"] is True
-    assert "fixed_length" not in s.fields
+    assert "fixed_length" not in s.fields[0]
 
 
 def test_fixed_length_a_server_ignores_is_said(tmp_path: Path, stub: StubServer) -> None:
@@ -100,15 +100,15 @@ def test_fixed_length_a_server_ignores_is_said(tmp_path: Path, stub: StubServer)
     n0 = len(stub.requests)
     _, s = _answer(b, max_new_tokens=12, min_new_tokens=12)
     assert "min_tokens" not in stub.requests[n0] and "ignore_eos" not in stub.requests[n0]
-    assert s.fields["fixed_length"].startswith(f"not honoured by the server: stopped after {len(ANSWER)} of 12 tokens")
+    assert s.fields[0]["fixed_length"].startswith(f"not honoured by the server: stopped after {len(ANSWER)} of 12 tokens")
 
 
 def test_chunks_of_several_tokens_give_per_chunk_metrics(tmp_path: Path, stub: StubServer) -> None:
     b = _loaded(tmp_path, stub.url("multi"))
     texts, s = _answer(b, max_new_tokens=8)  # at the cap: no stop token in the server's count
-    assert s.finish_reason == "length" and len(texts) == 4 and "".join(texts) == "".join(ANSWER)
-    assert s.tokens_out == 8 and s.fields["stream_chunks"] == 4
-    m = generation_metrics(0.0, [0.5, 0.6, 0.7, 0.8], s.prompt_tokens, s.tokens_out)
+    assert s.finish_reasons[0] == "length" and len(texts) == 4 and "".join(texts) == "".join(ANSWER)
+    assert s.tokens_out[0] == 8 and s.fields[0]["stream_chunks"] == 4
+    m = generation_metrics(0.0, [0.5, 0.6, 0.7, 0.8], s.prompt_tokens[0], s.tokens_out[0])
     assert m["tokens_out"] == 8 and m["token_timing"] == "per chunk"
     assert m["ttft_s"] == 0.5 and m["decode_tok_s"] == pytest.approx(7 / 0.3)  # (n_out - 1) / (t_last - t_first)
     assert m["itl_p50_ms"] is None and m["itl_p99_ms"] is None  # gaps between chunks are not between tokens
@@ -119,8 +119,8 @@ def test_without_usage_and_tokenizer_the_chunks_are_counted_and_said(tmp_path: P
     d = b.load().details
     assert d["usage"] == "asked for, not sent by this server" and d["token_count"].startswith("stream chunks")
     _, s = _answer(b)
-    assert s.tokens_out == len(ANSWER) and s.prompt_tokens is None
-    assert s.fields["token_count"].startswith("stream chunks")
+    assert s.tokens_out[0] == len(ANSWER) and s.prompt_tokens[0] is None
+    assert s.fields[0]["token_count"].startswith("stream chunks")
 
 
 def test_a_server_refusing_stream_options_is_asked_without(tmp_path: Path, stub: StubServer) -> None:
@@ -146,7 +146,7 @@ def test_batch_sends_every_request_at_once(tmp_path: Path) -> None:
         b = _loaded(tmp_path, slow.url("ok"))
         reqs = [GenerationRequest(messages=[{"role": "user", "content": f"p{i}"}], max_new_tokens=16) for i in range(3)]
         t0 = time.perf_counter()
-        bs = b.generate_batch(reqs)
+        bs = b.generate(reqs)
         order = [i for i, _ in bs]
         wall = time.perf_counter() - t0
     assert sorted(order) == sorted([0, 1, 2] * len(ANSWER))
@@ -224,7 +224,7 @@ def test_a_fault_in_one_request_of_a_batch_fails_the_batch(tmp_path: Path, stub:
     b = _loaded(tmp_path, stub.url("cut"))
     reqs = [GenerationRequest(messages=ASK, max_new_tokens=16) for _ in range(2)]
     with pytest.raises(BackendError, match=r"stream cut after 3 chunks.*\(request [12] of 2\)"):
-        list(b.generate_batch(reqs))
+        list(b.generate(reqs))
 
 
 def test_bad_settings_are_named(tmp_path: Path, stub: StubServer) -> None:

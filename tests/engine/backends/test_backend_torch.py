@@ -4,7 +4,7 @@ Each (backend, quant) loads the derived checkpoint once per module and answers a
 prompt; the assertions are the backend contract: one Token per generated id, yielded as it is
 produced, text that concatenates to ``tokenizer.decode(ids)``, finish reasons, prompt counts,
 and quantized weights that take fewer bytes than the unquantized reference (counted from the
-tensors' storage: packed data + scales, see ``torch_common.weight_bytes``). Error paths and tiny
+tensors' storage: packed data + scales, see ``torch_memory.weight_bytes``). Error paths and tiny
 synthetic models close the file. About a minute on a 2-core CPU once the checkpoint exists.
 """
 
@@ -27,7 +27,7 @@ from engine.backends.base import (  # noqa: E402
     WeightsNotFoundError,
 )
 from engine.backends.registry import load_backend_class, validate_settings  # noqa: E402
-from engine.backends.torch_common import IncrementalDetokenizer  # noqa: E402
+from engine.backends.torch_text import IncrementalDetokenizer  # noqa: E402
 from engine.catalog import Architecture, ModelSpec, RunSpec, WeightSource, load_catalog  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.native]
@@ -94,16 +94,16 @@ def test_answers_a_portuguese_prompt_token_by_token(loaded: dict, backend: str, 
     assert d["torch_threads"] == THREADS
     assert json.loads(json.dumps(d)) == d, "details must be plain JSON (they cross a pipe and land in results)"
 
-    stream = b.generate(GenerationRequest(messages=MESSAGES, max_new_tokens=MAX_NEW))
-    tokens = list(stream)
+    stream = b.generate([GenerationRequest(messages=MESSAGES, max_new_tokens=MAX_NEW)])
+    tokens = [t for _, t in stream]
     ids = [t.id for t in tokens]
     text = "".join(t.text for t in tokens)
     assert 1 <= len(tokens) <= MAX_NEW
     assert all(isinstance(i, int) and i >= 0 for i in ids)
     assert text.strip(), f"empty answer from {backend}/{quant}"
     assert text == b.tokenizer.decode(ids)
-    assert stream.prompt_tokens == len(b.render_prompt(MESSAGES)) > 10
-    assert stream.finish_reason == ("length" if len(tokens) == MAX_NEW else "stop")
+    assert stream.prompt_tokens == [len(b.render_prompt(MESSAGES))] and stream.prompt_tokens[0] > 10
+    assert stream.finish_reasons == ["length" if len(tokens) == MAX_NEW else "stop"]
     assert not set(ids) & set(d["stop_token_ids"]), "the end-of-sequence token is not part of the answer"
     assert b.memory_stats() == {"torch_peak_allocated_mib": None, "torch_peak_reserved_mib": None}
 
@@ -147,7 +147,7 @@ def test_each_token_is_yielded_before_the_next_forward(loaded: dict) -> None:
 
     b._decode_forward = counting
     try:
-        it = iter(b.generate(GenerationRequest(messages=MESSAGES, max_new_tokens=5, min_new_tokens=5)))
+        it = iter(b.generate([GenerationRequest(messages=MESSAGES, max_new_tokens=5, min_new_tokens=5)]))
         next(it)
         assert len(calls) == 0  # the first token comes from the prefill alone
         next(it)
@@ -160,15 +160,15 @@ def test_each_token_is_yielded_before_the_next_forward(loaded: dict) -> None:
 
 def test_min_new_tokens_forces_a_fixed_length(loaded: dict) -> None:
     b, _ = loaded[("transformers", "fp32")]
-    stream = b.generate(GenerationRequest(messages=[{"role": "user", "content": "Diga só: sim."}], max_new_tokens=20, min_new_tokens=20))
-    assert len(list(stream)) == 20 and stream.finish_reason == "length"
+    stream = b.generate([GenerationRequest(messages=[{"role": "user", "content": "Diga só: sim."}], max_new_tokens=20, min_new_tokens=20)])
+    assert len(list(stream)) == 20 and stream.finish_reasons == ["length"]
 
 
 def test_sampling_is_repeatable_with_a_seed(loaded: dict) -> None:
     b, _ = loaded[("transformers", "fp32")]
 
     def ids(seed: int) -> list[int]:
-        return [t.id for t in b.generate(GenerationRequest(messages=MESSAGES, max_new_tokens=8, temperature=0.8, seed=seed))]
+        return [t.id for _, t in b.generate([GenerationRequest(messages=MESSAGES, max_new_tokens=8, temperature=0.8, seed=seed)])]
 
     assert ids(7) == ids(7)
 
@@ -193,7 +193,7 @@ def test_running_out_of_memory_mid_answer_is_an_oom_with_figures(loaded: dict) -
 
     b._decode_forward = exhausted
     try:
-        it = iter(b.generate(GenerationRequest(messages=MESSAGES, max_new_tokens=4, min_new_tokens=4)))
+        it = iter(b.generate([GenerationRequest(messages=MESSAGES, max_new_tokens=4, min_new_tokens=4)]))
         next(it)  # the prefill still fits
         with pytest.raises(OutOfMemoryError) as e:
             next(it)
@@ -243,7 +243,7 @@ def test_graphs_on_a_cpu_run_fall_back_to_eager_and_say_why() -> None:
         b = load_backend_class("transformers")(_run("transformers", "fp32", model="tiny", weights="synthetic", **settings), model)
         info = b.load()
         try:
-            outs.append([t.id for t in b.generate(GenerationRequest(messages=MESSAGES, max_new_tokens=10))])
+            outs.append([t.id for _, t in b.generate([GenerationRequest(messages=MESSAGES, max_new_tokens=10)])])
             outs.append(info.details)
         finally:
             b.close()
@@ -313,10 +313,10 @@ def test_a_tiny_synthetic_llama_builds_and_decodes_to_the_cap(backend: str, quan
     info = b.load()
     try:
         assert info.details["weights"] == "synthetic" and info.details["checkpoint"].startswith("synthetic")
-        stream = b.generate(GenerationRequest(messages=MESSAGES, max_new_tokens=10))
+        stream = b.generate([GenerationRequest(messages=MESSAGES, max_new_tokens=10)])
         tokens = list(stream)
-        assert len(tokens) == 10 and stream.finish_reason == "length"  # synthetic runs ignore EOS
-        assert stream.prompt_tokens > 10
+        assert len(tokens) == 10 and stream.finish_reasons == ["length"]  # synthetic runs ignore EOS
+        assert stream.prompt_tokens[0] > 10
         if backend != "transformers":
             assert info.details["weight_bytes_quantized"] > 0
             assert "layer by layer" in info.details["quantization"]["quantizer"]
@@ -330,7 +330,7 @@ def test_static_cache_and_a_failed_compile_give_the_same_tokens() -> None:
     for settings in ({}, {"cache": "static"}, {"cache": "static", "compile": True, "compile_mode": "no-such-mode"}):
         b = load_backend_class("transformers")(_run("transformers", "fp32", model="tiny", weights="synthetic", **settings), model)
         info = b.load()
-        outs.append([t.id for t in b.generate(GenerationRequest(messages=MESSAGES, max_new_tokens=8))])
+        outs.append([t.id for _, t in b.generate([GenerationRequest(messages=MESSAGES, max_new_tokens=8)])])
         if settings.get("compile"):
             assert info.details["compile"].startswith("fallback to eager")
             assert any("torch.compile failed" in n for n in info.details["notes"])
@@ -356,8 +356,8 @@ def test_a_batch_gives_each_sequence_the_tokens_it_gets_alone(loaded: dict, smol
         b, _ = loaded[("transformers", "fp32")]
     try:
         reqs = [GenerationRequest(messages=m, max_new_tokens=10) for m in BATCH_MESSAGES]
-        alone = [[t.id for t in b.generate(r)] for r in reqs]
-        stream = b.generate_batch(reqs)
+        alone = [[t.id for _, t in b.generate([r])] for r in reqs]
+        stream = b.generate(reqs)
         together: list[list[int]] = [[] for _ in reqs]
         order = []
         for i, tok in stream:
@@ -375,7 +375,7 @@ def test_a_batch_gives_each_sequence_the_tokens_it_gets_alone(loaded: dict, smol
 def test_a_batch_honours_min_new_tokens_per_sequence(loaded: dict) -> None:
     b, _ = loaded[("transformers", "fp32")]
     reqs = [GenerationRequest(messages=m, max_new_tokens=6, min_new_tokens=6) for m in BATCH_MESSAGES[:2]]
-    stream = b.generate_batch(reqs)
+    stream = b.generate(reqs)
     counts = [0, 0]
     for i, _ in stream:
         counts[i] += 1

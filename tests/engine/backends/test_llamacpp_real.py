@@ -47,10 +47,10 @@ def test_chat_template_is_the_models_own(backend) -> None:
 def test_generation_streams_one_token_per_step(backend) -> None:
     b, _ = backend
     req = GenerationRequest(messages=[{"role": "user", "content": "Quanto é 2 + 3? Responda com \\boxed{}."}], max_new_tokens=12, min_new_tokens=12)
-    stream = b.generate(req)
-    toks = list(stream)
-    assert len(toks) == 12 and stream.finish_reason == "length"
-    assert stream.prompt_tokens > 5
+    stream = b.generate([req])
+    toks = [t for _, t in stream]
+    assert len(toks) == 12 and stream.finish_reasons == ["length"]
+    assert stream.prompt_tokens[0] > 5
     assert all(t.id >= 0 for t in toks)
     assert "".join(t.text for t in toks).strip()
 
@@ -58,11 +58,11 @@ def test_generation_streams_one_token_per_step(backend) -> None:
 def test_greedy_is_deterministic_and_stops_at_eos(backend) -> None:
     b, _ = backend
     req = GenerationRequest(messages=[{"role": "user", "content": "Diga apenas: olá."}], max_new_tokens=64)
-    a = "".join(t.text for t in b.generate(req))
-    s = b.generate(req)
-    bb = "".join(t.text for t in s)
+    a = "".join(t.text for _, t in b.generate([req]))
+    s = b.generate([req])
+    bb = "".join(t.text for _, t in s)
     assert a == bb and a.strip()
-    assert s.finish_reason in ("stop", "length")
+    assert s.finish_reasons[0] in ("stop", "length")
 
 
 def test_missing_gguf_is_weights_not_found() -> None:
@@ -106,20 +106,20 @@ def test_parallel_sequences_give_each_the_tokens_it_gets_alone() -> None:
         msgs = [[{"role": "user", "content": "Quanto é 12 + 30?"}], [{"role": "user", "content": "Olá"}],
                 [{"role": "user", "content": "Resolva 3x + 5 = 20 e explique cada passo."}]]
         reqs = [GenerationRequest(messages=m, max_new_tokens=24) for m in msgs]
-        alone = [[t.id for t in b.generate(r)] for r in reqs]
-        stream = b.generate_batch(reqs)
+        alone = [[t.id for _, t in b.generate([r])] for r in reqs]
+        stream = b.generate(reqs)
         together: list[list[int]] = [[] for _ in reqs]
         for i, tok in stream:
             together[i].append(tok.id)
         assert together == alone
         assert stream.prompt_tokens == [len(b.tokenize(b.render_chat(m))) for m in msgs]
-        fixed = b.generate_batch([GenerationRequest(messages=m, max_new_tokens=8, min_new_tokens=8) for m in msgs])
+        fixed = b.generate([GenerationRequest(messages=m, max_new_tokens=8, min_new_tokens=8) for m in msgs])
         counts = [0, 0, 0]
         for i, _ in fixed:
             counts[i] += 1
         assert counts == [8, 8, 8] and fixed.finish_reasons == ["length"] * 3
         with pytest.raises(Exception, match="max_batch >= 4"):
-            b.generate_batch([reqs[0]] * 4)
+            b.generate([reqs[0]] * 4)
     finally:
         b.close()
 
@@ -138,12 +138,12 @@ def test_backend_sampling_gives_the_host_samplers_tokens() -> None:
         info = b.load()
         try:
             assert info.details["sampling"].startswith("backend" if on else "host")
-            single = [[t.id for t in b.generate(GenerationRequest(messages=m, max_new_tokens=20))] for m in msgs]
-            mixed = [t.id for t in b.generate(GenerationRequest(messages=msgs[1], max_new_tokens=20, min_new_tokens=10))]
+            single = [[t.id for _, t in b.generate([GenerationRequest(messages=m, max_new_tokens=20)])] for m in msgs]
+            mixed = [t.id for _, t in b.generate([GenerationRequest(messages=msgs[1], max_new_tokens=20, min_new_tokens=10)])]
             together: list[list[int]] = [[], []]
-            for i, tok in b.generate_batch([GenerationRequest(messages=m, max_new_tokens=20) for m in msgs]):
+            for i, tok in b.generate([GenerationRequest(messages=m, max_new_tokens=20) for m in msgs]):
                 together[i].append(tok.id)
-            again = [t.id for t in b.generate(GenerationRequest(messages=msgs[0], max_new_tokens=20))]  # chains re-attach
+            again = [t.id for _, t in b.generate([GenerationRequest(messages=msgs[0], max_new_tokens=20)])]  # chains re-attach
             outs[on] = (single, mixed, together, again)
         finally:
             b.close()
@@ -175,7 +175,7 @@ def test_extra_buffers_reach_llama_cpp_and_are_recorded(monkeypatch: pytest.Monk
         info = b.load()
         assert info.details["extra_buffers"] is expected
         assert info.details["extra_buffers_reason"].startswith("auto" if setting == "auto" else "set in the run's settings")
-        toks = list(b.generate(GenerationRequest(messages=[{"role": "user", "content": "Olá"}], max_new_tokens=4, min_new_tokens=4)))
+        toks = list(b.generate([GenerationRequest(messages=[{"role": "user", "content": "Olá"}], max_new_tokens=4, min_new_tokens=4)]))
         assert len(toks) == 4
     finally:
         b.close()

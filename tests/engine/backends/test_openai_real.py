@@ -125,16 +125,16 @@ def test_token_counts_match_the_servers_own(tmp_path: Path, server) -> None:
     url, _ = server
     b = _backend(tmp_path, url)
     b.load()
-    s = b.generate(GenerationRequest(messages=ASK, max_new_tokens=24))
-    text = "".join(t.text for t in s)
+    s = b.generate([GenerationRequest(messages=ASK, max_new_tokens=24)])
+    text = "".join(t.text for _, t in s)
     body = {"model": ALIAS, "messages": ASK, "max_tokens": 24, "temperature": 0.0, "seed": 0, "repeat_penalty": 1.0}
     req = urllib.request.Request(url + "/chat/completions", json.dumps(body).encode(), {"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=60) as r:
         full = json.loads(r.read())
     assert full["choices"][0]["message"]["content"] == text  # greedy: the same answer
-    assert s.prompt_tokens == full["usage"]["prompt_tokens"]
-    assert s.tokens_out == full["usage"]["completion_tokens"]
-    assert s.finish_reason == full["choices"][0]["finish_reason"]
+    assert s.prompt_tokens[0] == full["usage"]["prompt_tokens"]
+    assert s.tokens_out[0] == full["usage"]["completion_tokens"]
+    assert s.finish_reasons[0] == full["choices"][0]["finish_reason"]
     b.close()
 
 
@@ -142,12 +142,12 @@ def test_fixed_length_and_two_requests_at_once(tmp_path: Path, server) -> None:
     url, _ = server
     b = _backend(tmp_path, url)
     b.load()
-    s = b.generate(GenerationRequest(messages=[{"role": "user", "content": "Diga apenas: olá."}], max_new_tokens=20, min_new_tokens=20))
+    s = b.generate([GenerationRequest(messages=[{"role": "user", "content": "Diga apenas: olá."}], max_new_tokens=20, min_new_tokens=20)])
     list(s)
-    assert s.tokens_out == 20 and s.finish_reason == "length" and "fixed_length" not in s.fields  # min_tokens honoured
+    assert s.tokens_out[0] == 20 and s.finish_reasons[0] == "length" and "fixed_length" not in s.fields[0]  # min_tokens honoured
     reqs = [GenerationRequest(messages=[{"role": "user", "content": q}], max_new_tokens=12, min_new_tokens=12)
             for q in ("Quanto é 1 + 1?", "Quanto é 2 + 2?")]
-    bs = b.generate_batch(reqs)
+    bs = b.generate(reqs)
     seen = [i for i, _ in bs]
     assert sorted(set(seen)) == [0, 1] and bs.tokens_out == [12, 12] and bs.finish_reasons == ["length", "length"]
     b.close()
@@ -164,7 +164,7 @@ def test_wrong_model_name_and_timeouts_on_the_real_server(tmp_path: Path, server
     b.load()
     b.timeouts = replace(b.timeouts, first=0.001)  # a server slower than its timeout
     with pytest.raises(BackendError, match=r"no token from .* within first_token_timeout_s=0.001"):
-        list(b.generate(GenerationRequest(messages=ASK, max_new_tokens=16)))
+        list(b.generate([GenerationRequest(messages=ASK, max_new_tokens=16)]))
     b.timeouts = replace(b.timeouts, first=120.0)
-    assert "".join(t.text for t in b.generate(GenerationRequest(messages=ASK, max_new_tokens=4)))  # the server lives on
+    assert "".join(t.text for _, t in b.generate([GenerationRequest(messages=ASK, max_new_tokens=4)]))  # the server lives on
     b.close()

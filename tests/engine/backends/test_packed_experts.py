@@ -241,8 +241,8 @@ def _run(quant: str = "int8", *, weights: str = "synthetic", **settings: Any) ->
 
 
 def _generate(b: Any, n: int = 8) -> list[Any]:
-    stream = b.generate(GenerationRequest(messages=MESSAGES, max_new_tokens=n))
-    return list(stream)
+    stream = b.generate([GenerationRequest(messages=MESSAGES, max_new_tokens=n)])
+    return [t for _, t in stream]
 
 
 @pytest.mark.native

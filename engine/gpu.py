@@ -316,6 +316,9 @@ class Sampler:
             return
         with self._lock:
             self._trees[pid] = tree
+            running = bool(self._history)
+        if running:  # a snapshot with the new process now: a short first answer's window has one
+            self.sample_once()
 
     def untrack(self, pid: int) -> None:
         with self._lock:

@@ -337,7 +337,7 @@ def test_a_session_sizes_a_quantize_experts_run_as_packed(monkeypatch: pytest.Mo
     packed = catalog.runs["minimax-text-01/quanto/int8"]
     stock = RunSpec("minimax-text-01/quanto/int8@stock", "minimax-text-01", "quanto", "int8")
     runs = [packed, stock]
-    options = SimpleNamespace(extra={}, settings_overrides={})
+    options = SimpleNamespace(extra={}, settings_overrides={}, executor=None)
     launch._place(catalog, runs, SimpleNamespace(gpus="auto", exclusive=False), options)  # type: ignore[arg-type]
     assert [r.name for r in runs] == ["minimax-text-01/quanto/int8"]  # the stock run left out before loading
     assert [u["run"] for u in options.extra["unplaceable"]] == ["minimax-text-01/quanto/int8@stock"]

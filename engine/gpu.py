@@ -372,6 +372,8 @@ class Sampler:
         """Figures over [t0, t1] for a run (its process tree and its NVML GPU indices)."""
         with self._lock:
             snaps = [s for s in self._history if t0 - self.interval_s <= s.t <= t1 + self.interval_s]
+        if not snaps and pid is not None:  # a short answer between two late polls: read it now, just after
+            snaps = [self.sample_once()]
         return window_figures(snaps, t0, t1, pids=self.tree_pids(pid) if pid else [], root=pid, gpus=gpus)
 
 

@@ -171,6 +171,7 @@ class StreamingLoader:
         self._pending: dict[str, Any] = {}  # fused target -> its converter copy collecting pieces
         self._pending_bytes = 0
         self._collected: dict[str, int] = {}
+        self._pieces: dict[str, list[tuple[str, str, Any]]] = defaultdict(list)  # fused target -> (key, pattern, tensor)
         self._piece_shape: dict[tuple[str, str], tuple[str, tuple[int, ...]]] = {}
 
     # ---- the skeleton -----------------------------------------------------------------------
@@ -209,6 +210,7 @@ class StreamingLoader:
         """Free whatever was placed (the model is not handed out)."""
         self._model = None
         self._pending = {}
+        self._pieces = defaultdict(list)
         gc.collect()
         try:
             import torch
@@ -268,6 +270,7 @@ class StreamingLoader:
 
         self.progress = LoadProgress(shards_total=len(shards))
         self._pending, self._pending_bytes, self._collected, self._piece_shape = {}, 0, {}, {}
+        self._pieces = defaultdict(list)
         by_shard: dict[str, list[str]] = defaultdict(list)
         for key, shard in weight_map.items():
             by_shard[shard].append(key)
@@ -343,12 +346,18 @@ class StreamingLoader:
             if first[1] != tuple(tensor.shape):
                 raise BackendError(f"{self.name}: shard {shard}: {key} has shape {list(tensor.shape)}, the other pieces "
                                    f"of {target} have {list(first[1])} (as {first[0]})")
-            pend.add_tensor(target, key, pattern, _Ready(tensor))
+            self._pieces[target].append((key, pattern, tensor))
             self._collected[target] += 1
             self._pending_bytes += nbytes
             p.host_buffer_peak = max(p.host_buffer_peak, self._pending_bytes)
             if self._collected[target] < feeds[target]:
                 return
+            # the pieces go to the converter in the order from_pretrained gives them: checkpoint
+            # names sorted naturally (experts.2 before experts.10), not the order the shards
+            # hold them in (an index sorts names as strings: experts.10 before experts.2), so
+            # the fused tensor stacks the experts in the router's order
+            for k, pat, t in sorted(self._pieces.pop(target), key=lambda piece: natural_key(piece[0])):
+                pend.add_tensor(target, k, pat, _Ready(t))
             del self._pending[target], self._collected[target]
             try:
                 ready = pend.convert(target, model=model, config=model.config)
@@ -356,7 +365,7 @@ class StreamingLoader:
                 if _is_oom(e):
                     raise
                 raise BackendError(f"{self.name}: shard {shard}: fusing {target} (last piece {key}) failed: {_one_line(e)}") from None
-            self._pending_bytes = sum(_pending_size(c) for c in self._pending.values())
+            self._pending_bytes = sum(t.numel() * t.element_size() for pieces in self._pieces.values() for _, _, t in pieces)
             del pend
         for name, t in ready.items():
             self._place(model, shard, key, name, t, expected)
@@ -467,13 +476,10 @@ class _Ready:
         return self._t
 
 
-def _pending_size(conv: Any) -> int:
-    total = 0
-    for items in conv.collected_tensors.values():
-        for r in items:
-            t = r() if callable(r) else r
-            total += t.numel() * t.element_size()
-    return total
+def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """A checkpoint name's sort key, part by part between dots: numbers by value (before words),
+    words alphabetically (``layers.0.experts.2.w1`` before ``layers.0.experts.10.w1``)."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in name.split("."))
 
 
 def _placed_bytes(model: Any) -> dict[str, int]:

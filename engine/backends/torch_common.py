@@ -71,6 +71,8 @@ TORCH_SETTINGS: dict[str, Any] = {
     "compile": bool,  # torch.compile the decode step (default false; a failure falls back, recorded)
     "compile_mode": str,  # torch.compile mode: default | reduce-overhead | max-autotune
     "graphs": bool,  # capture the decode step in CUDA graphs (static cache; a failed capture falls back, recorded)
+    "lookahead": bool,  # static cache: queue the next step before reading this token (default true)
+    "coordinate_descent_tuning": bool,  # compile: inductor's coordinate-descent tuning; turns a batch-1 matmul into a fused reduction
     "attn_implementation": str,  # eager | sdpa | flash_attention_2 | ... (default: transformers')
     "torch_threads": int,  # torch.set_num_threads for this run (default: torch's own)
     "warmup": bool,  # a 4-token generation inside load(): kernels build, compile runs (default true)
@@ -407,10 +409,19 @@ class TorchBackend(TorchDecoding, Backend):
         torch = self._torch
         mode = self.run.settings.get("compile_mode") or None
         eager = self.hf_model.forward
+        tuning = bool(self.run.settings.get("coordinate_descent_tuning"))
         try:
+            if tuning:
+                # inductor then decomposes a one-row matmul into a reduction it generates itself,
+                # so a weight-only int8/float8 weight's cast to bf16 fuses into the read of the
+                # weight (what gpt-fast and torchao's own benchmarks set); without it the cast
+                # writes a full bf16 copy of every weight each step before cuBLAS reads it again
+                import torch._inductor.config as inductor_config
+
+                inductor_config.coordinate_descent_tuning = True
             self._decode_forward = torch.compile(eager, mode=mode if mode != "default" else None)
             self._warmup()  # compiles: a prefill (eager) and the decode steps (compiled)
-            return f"on (torch.compile mode={mode or 'default'}, decode step)"
+            return f"on (torch.compile mode={mode or 'default'}, decode step{', coordinate-descent tuning' if tuning else ''})"
         except BaseException as e:
             if isinstance(e, KeyboardInterrupt) or self._is_oom(e):
                 raise
@@ -496,6 +507,7 @@ class TorchBackend(TorchDecoding, Backend):
             "weight_bytes_note": "bytes of every parameter and buffer as stored (packed data + scales for quantized ones), tied weights once",
             "cache": cache_kind,
             "compile": compile_state,
+            "lookahead": cache_kind == "static" and bool(self.run.settings.get("lookahead", True)),
             "attn_implementation": getattr(model.config, "_attn_implementation", None),
             "torch_threads": torch.get_num_threads(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),

@@ -13,7 +13,11 @@ yielded: it ends the answer) or the token cap; end-of-sequence is masked out unt
 
 KV cache: ``dynamic`` (the model grows one) or ``static`` (a ``StaticCache`` sized for prompt +
 cap in steps, reused between answers); with a static cache a decode step has no host sync and,
-with ``graphs = true``, replays a captured CUDA graph (``engine.backends.cuda_graphs``).
+with ``graphs = true``, replays a captured CUDA graph (``engine.backends.cuda_graphs``). It also
+looks one step ahead (``lookahead``, on by default): the next step is queued on the GPU before
+the host reads this step's token, so the host's per-token work (the stop check, detokenizing, the
+engine's timestamps) overlaps the GPU's step instead of idling it. The tokens are the same; a
+sequence that stops early costs one discarded step.
 
 torch and transformers are imported inside the methods only.
 """
@@ -105,8 +109,18 @@ class TorchDecoding:
                 slot = torch.full((1,), longest, dtype=torch.long, device=dev) if static else None
             n_out = [0] * n
             done = [False] * n
+            # with a static cache a step has no host sync, so the next one is launched before the
+            # host reads this one's token ids (their copy is queued first): the GPU decodes while
+            # the host hands the token on. Without it the GPU idles for that host work every step.
+            lookahead = static and self.run.settings.get("lookahead", True)
             while True:
-                ids_now = tokens.tolist()
+                reader = _TokenReader(torch, tokens)
+                ahead = None
+                if lookahead and not all(done[i] or n_out[i] + 1 >= caps[i] for i in range(n)):
+                    # the same bans the step after this token would get: rows still below min_new_tokens
+                    ahead = self._step_and_pick(cache, tokens, position, slot, mask, [n_out[i] + 1 < mins[i] for i in range(n)],
+                                                temperature, generator)
+                ids_now = reader.ids()
                 for i in range(n):
                     if done[i]:
                         continue
@@ -122,19 +136,29 @@ class TorchDecoding:
                         done[i] = True
                 if all(done):
                     return
+                if ahead is not None:
+                    tokens = ahead
+                    continue
                 with torch.no_grad():
                     if padded and not static:
                         mask = torch.cat([mask, mask.new_ones((n, 1))], dim=1)
-                    logits = self._decode_step(cache, tokens.view(n, 1).to(dev), position, slot, mask)
-                    position.add_(1)
-                    if slot is not None:
-                        slot.add_(1)
-                    tokens = self._pick(logits, [n_out[i] < mins[i] for i in range(n)], temperature, generator)
+                tokens = self._step_and_pick(cache, tokens, position, slot, mask, [n_out[i] < mins[i] for i in range(n)], temperature, generator)
         except BaseException as e:
             if self._is_oom(e):
                 what = f"generating ({longest} prompt tokens)" if n == 1 else f"generating a batch of {n} (longest prompt {longest} tokens)"
                 raise OutOfMemoryError(self._oom_message(what)) from None
             raise
+
+    def _step_and_pick(self, cache: Any, tokens: Any, position: Any, slot: Any, mask: Any, ban_stop: list[bool],
+                       temperature: float, generator: Any) -> Any:
+        """One decode step after ``tokens`` and the pick of the next ids (all on the device)."""
+        n = int(tokens.shape[0])
+        with self._torch.no_grad():
+            logits = self._decode_step(cache, tokens.view(n, 1).to(self._input_device), position, slot, mask)
+            position.add_(1)
+            if slot is not None:
+                slot.add_(1)
+            return self._pick(logits, ban_stop, temperature, generator)
 
     def _new_cache(self, needed: int, cache_kind: str, batch: int = 1) -> Any:
         """None for a dynamic cache (the model makes one); a reset StaticCache big enough (for
@@ -204,3 +228,24 @@ class TorchDecoding:
             return logits.argmax(dim=-1)
         probs = torch.softmax(logits.float() / temperature, dim=-1)
         return torch.multinomial(probs, 1, generator=generator).view(-1)
+
+
+class _TokenReader:
+    """This step's token ids on their way to the host: on a GPU, copied into pinned memory behind
+    an event queued now, so reading them later waits for this step only, not for the step
+    launched after it; on the CPU, read when asked."""
+
+    def __init__(self, torch: Any, tokens: Any):
+        self._tokens = tokens
+        self._event = None
+        if tokens.device.type == "cuda":
+            self._host = torch.empty(tokens.shape, dtype=tokens.dtype, pin_memory=True)
+            self._host.copy_(tokens, non_blocking=True)
+            self._event = torch.cuda.Event()
+            self._event.record()
+
+    def ids(self) -> list[int]:
+        if self._event is None:
+            return [int(t) for t in self._tokens.tolist()]
+        self._event.synchronize()
+        return [int(t) for t in self._host.tolist()]

@@ -29,8 +29,9 @@ from engine.catalog import Architecture, ModelSpec, RunSpec, WeightSource  # noq
 from engine.streaming_load import LoadProgress, StreamingLoader, checkpoint_shards, layer_devices  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-#: 2 layers (one lightning, one softmax), 4 experts, top-2: the correctness checkpoint
-SMALL = Architecture("minimax", 0, 2, 64, 4, 2, 16, 128, 2048, 512, experts=4, experts_per_token=2,
+#: 2 layers (one lightning, one softmax), 12 experts, top-2: the correctness checkpoint. More than
+#: ten experts, so the index's string order (experts.10, experts.11, experts.2, ...) is not their order
+SMALL = Architecture("minimax", 0, 2, 64, 4, 2, 16, 128, 2048, 512, experts=12, experts_per_token=2,
                      softmax_attention_layers=1)
 #: 8 layers of 16 experts (hidden 512, intermediate 512): ~200 MB of bf16 experts, ~100 MB at int8
 BIG = Architecture("minimax", 0, 8, 512, 4, 2, 128, 512, 2048, 512, experts=16, experts_per_token=2,
@@ -94,6 +95,26 @@ def test_streaming_load_generates_the_tokens_of_load_then_pack(small_ckpt: Path,
     assert details[False]["kernel_path"]["weight_classes"] == details[True]["kernel_path"]["weight_classes"]
     # the same bytes, within a few non-persistent buffers
     assert abs(details[False]["weight_bytes"] - details[True]["weight_bytes"]) < 1024
+
+
+def test_the_fused_experts_are_stacked_in_the_order_from_pretrained_stacks_them(small_ckpt: Path) -> None:
+    """Every tensor the streaming loader builds, the fused experts included, is bit for bit what
+    ``from_pretrained`` builds from the same shards: the pieces of a fused tensor are stacked in
+    the experts' own order (2 before 10), not in the order the index lists their names. (With the
+    names' string order, the experts were permuted against the router: the greedy tokens of the
+    two load paths differed on a 32-expert MiniMax slice on an H200.)"""
+    from transformers import AutoModelForCausalLM
+
+    _, weight_map = checkpoint_shards(small_ckpt)
+    names = [k for k in weight_map if ".experts." in k and k.endswith(".w1.weight") and ".layers.0." in k]
+    assert names != sorted(names, key=lambda k: int(k.split(".experts.")[1].split(".")[0]))  # the trap is there
+    streamed = dict(_loader(small_ckpt).load().state_dict())
+    reference = dict(AutoModelForCausalLM.from_pretrained(str(small_ckpt), dtype=torch.bfloat16).state_dict())
+    assert streamed.keys() == reference.keys()
+    fused = [n for n in reference if n.endswith(("gate_up_proj", "down_proj"))]
+    assert len(fused) == 4
+    differ = [n for n in reference if not torch.equal(streamed[n], reference[n])]
+    assert differ == []
 
 
 def _loader(path: Path, log: list[str] | None = None) -> StreamingLoader:

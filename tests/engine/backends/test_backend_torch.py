@@ -372,6 +372,42 @@ def test_a_batch_gives_each_sequence_the_tokens_it_gets_alone(loaded: dict, smol
             b.close()
 
 
+#: the embedded model ends its answers to the first two within a few tokens (greedy)
+EARLY_STOP_MESSAGES = [[{"role": "user", "content": "Say only: yes"}], [{"role": "user", "content": "Hi"}], BATCH_MESSAGES[2]]
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.8], ids=["greedy", "sampled"])
+def test_looking_one_step_ahead_changes_no_token(smollm2: ModelSpec, temperature: float) -> None:
+    """The static-cache loop queues the next step before reading this token (``lookahead``): the
+    tokens, where each answer ends and why are the same as a loop that waits for every token, for
+    one answer and a batch, greedy and sampled (the generator is drawn in the same order), with
+    answers that stop early (before their 24-token cap) and one held to a minimum length."""
+    got = {}
+    for lookahead in (False, True):
+        b = load_backend_class("transformers")(_run("transformers", "fp32", cache="static", lookahead=lookahead), smollm2)
+        info = b.load()
+        assert info.details["lookahead"] is lookahead
+        try:
+            reqs = [GenerationRequest(messages=m, max_new_tokens=24, min_new_tokens=12 if i == 1 else 0, temperature=temperature, seed=7)
+                    for i, m in enumerate(EARLY_STOP_MESSAGES)]
+            alone = []
+            for r in reqs:
+                stream = b.generate([r])
+                alone.append(([t.id for _, t in stream], stream.finish_reasons))
+            stream = b.generate(reqs)
+            together: list[list[int]] = [[] for _ in reqs]
+            for i, tok in stream:
+                together[i].append(tok.id)
+            got[lookahead] = (alone, together, stream.finish_reasons)
+        finally:
+            b.close()
+    assert got[True] == got[False]
+    alone, together, reasons = got[True]
+    assert len(together[1]) >= 12
+    if temperature == 0.0:
+        assert "stop" in reasons + [r for _, rs in alone for r in rs]  # an early stop was exercised
+
+
 def test_a_batch_honours_min_new_tokens_per_sequence(loaded: dict) -> None:
     b, _ = loaded[("transformers", "fp32")]
     reqs = [GenerationRequest(messages=m, max_new_tokens=6, min_new_tokens=6) for m in BATCH_MESSAGES[:2]]

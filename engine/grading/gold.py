@@ -63,7 +63,7 @@ from dataclasses import replace
 from fractions import Fraction
 
 from engine.grading.gold_candidates import items_math, number_of, rel_last_is_value, value_candidates, value_key
-from engine.grading.gold_choice import best_candidate, confidence_of, why_chosen
+from engine.grading.gold_choice import best_candidate, confidence_of, further_picks, why_chosen
 from engine.grading.gold_context import Context, problem_names, problem_numbers, problem_options, question_values
 from engine.grading.gold_kinds import digit_pairs_as_numbers, read_name, read_values, read_yes_no, unreadable_final
 from engine.grading.gold_patterns import ANGLE_PROBLEM, POLYNOMIAL, ROUNDING, VARS
@@ -111,9 +111,10 @@ def _extract_part(part: Part, problem: str, sol: Solution, sents_by_res: list[li
             picks.append((best, other))
     if not picks:
         return GoldPart(label, None, "none", "no value found in the solution", "", asks=part.asks)
+    picks, steps = further_picks(picks, sents_by_res, ctx) if "duplicated" not in sol.flags else (picks, "")
     best, other = max(picks, key=lambda bo: bo[0].score)
     conf = confidence_of(best, other)
-    reason = why_chosen(best)
+    reason = why_chosen(best) + steps
     if other is not None:
         reason += f", ahead of {other.text[:20]!r} by {best.score - other.score:.1f}"
     if re.search(r"polin[ôo]mio", part.text, re.I) and any(
@@ -196,6 +197,9 @@ def _flagged_check(gp: GoldPart, part: Part, problem: str, sol: Solution) -> Gol
     another one; an explicit answer phrase stands on its own."""
     if gp.rule == "answer-phrase" or (gp.kind == "set" and gp.confidence == "high"):
         return replace(gp, reason=gp.reason + "; agree: explicit answer or a concluding list")
+    if gp.kind == "yes_no":
+        # a copied or scrambled text's last sentences are fragments: "sim"/"não" read there is a coin toss, not a gold
+        return replace(gp, answer=None, confidence="low", reason=gp.reason + "; noisy solution: its yes/no conclusion cannot be told")
     ctx = Context(part=part, problem_numbers=problem_numbers(problem), problem_vars=set(), names=[], options=[],
                    angles=bool(ANGLE_PROBLEM.search(problem)))
     strong: dict[object, int] = {}

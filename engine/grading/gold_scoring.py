@@ -227,14 +227,16 @@ def score_candidate(c: Candidate, cands: list[Candidate], ctx: Context, pos: int
     c.score = sc
 
 
-_ENUM_HEAD = re.compile(r"\s+[^\W\d_]+(?:\s+(?:d[eoa]s?\s+)?[^\W\d_]+){0,2}\s*(?::|\()\s*")
-_ENUM_ITEM = re.compile(r"\$[^$]+\$|(?<![\w.,])\d+(?![\w])")
+_ENUM_HEAD = re.compile(r"(?:\s+(?:[^\W\d_]+|\$[^$]{1,20}\$)){1,8}\s*(?::|\()\s*")
+_ENUM_ITEM = re.compile(r"\$[^$]+\$|(?<![\w.,])\d+(?![\w])|\.\.\.|…")
+_ELLIPSIS = re.compile(r"^(?:\$\s*\\(?:l|c)?dots\s*\$|\.\.\.|…)$")
 
 
 def enumerated(s: str, c: Candidate) -> int:
     """Where the list ends when a count is followed by the things counted, as many as it says ("três
-    números: $150$, $225$ e $375$", "três números ($843$, $932$ e $942$)"); 0 otherwise."""
-    if not (isinstance(c.value, Fraction) and c.value.denominator == 1 and 2 <= c.value <= 12):
+    números: $150$, $225$ e $375$", "três números ($843$, $932$ e $942$)"), or fewer with an ellipsis
+    ("há $33$ números menores que $1000$ com a propriedade: $15$, $45$, $\\ldots$, $975$"); 0 otherwise."""
+    if not (isinstance(c.value, Fraction) and c.value.denominator == 1 and 2 <= c.value):
         return 0
     head = _ENUM_HEAD.match(s, c.end)
     if not head:
@@ -243,9 +245,11 @@ def enumerated(s: str, c: Candidate) -> int:
     if head.group(0).rstrip().endswith("("):
         rest = rest.split(")", 1)[0] if ")" in rest else ""
     else:
-        rest = re.split(r"[;.](?:\s|$)", rest, maxsplit=1)[0]
+        rest = re.split(r"[;.](?:\s|$)(?!\.)", rest, maxsplit=1)[0]
     items = list(_ENUM_ITEM.finditer(rest))
-    if len(items) != c.value:
+    dots = [m for m in items if _ELLIPSIS.match(m.group(0))]
+    explicit = len(items) - len(dots)
+    if not items or not (explicit == c.value <= 12 and not dots or (dots and 2 <= explicit < c.value)):
         return 0
     gaps = [rest[a.end() : b.start()] for a, b in zip(items, items[1:], strict=False)]
     if rest[: items[0].start()].strip() or rest[items[-1].end() :].strip(" .") or not all(LIST_JOIN.match(g) for g in gaps):

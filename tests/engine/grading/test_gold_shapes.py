@@ -48,6 +48,11 @@ ITEMS = [
     ("Quantos números pintou a Luísa de amarelo?",
      "Ao lado apresenta-se uma tabela para testar os $12$ números. A Luísa pintou de amarelo três números: $150$, $225$ e $375$.",
      "3", "count-enumerated", True),
+    # ... fewer than the count, with an ellipsis
+    ("Quantos números menores que $1000$ têm esta propriedade?",
+     "Os múltiplos ímpares de $3$ e $5$ são os números da forma $15n$, com $n$ ímpar. Como há $33$ números ímpares até $65$, "
+     "então há $33$ números menores que $1000$ com a propriedade indicada: $15$, $45$, $\\ldots$, $975$.",
+     "33", "count-enumerated", True),
     # ... not in a premise: "Como há duas escolhas ($4$ ou $8$), há ao todo 16"
     ("Quantos números quatríssimos existem?",
      "Como para cada algarismo existem duas escolhas ($4$ ou $8$), há ao todo $2 \\times 2 \\times 2 \\times 2 = 16$ números quatríssimos.",
@@ -262,6 +267,7 @@ REAL = [
     ("ptpt_open_ended/421", "2", "number", "bound-attained"),
     ("ptpt_open_ended/232", "1008", "number", "bound-attained"),
     ("ptpt_open_ended/375", "3", "number", "count-enumerated"),
+    ("ptpt_open_ended/538", "33", "number", "count-enumerated"),  # was 975, the list's last member (audit seed 31415926, #47)
     ("ptpt_open_ended/280", "1", "number", "unique-count"),
     ("ptpt_open_ended/208", "2n-2", "expression", "claimed-answer"),
     ("ptbr_open_ended/14", "4", "number", "answer-phrase"),

@@ -21,10 +21,13 @@ How it reads an item:
    object next to the value ("... estão hospedados 70 cães", ``$\\overline{BE}=8$``); a stating
    verb before it ("é", "mede", "igual a", ``=``); and against it: a hypothesis ("Se ...",
    "seria"), a dead end ("absurdo"), a value already in the problem, a range, an example,
-   a sentence far from the end.
+   a sentence far from the end. Shapes of their own: a bound proved and then shown reached
+   (``bound-attained``, :mod:`~engine.grading.gold_bounds`), a count followed by the things counted
+   (``count-enumerated``), "a única possibilidade" for "De quantas formas ...?" (``unique-count``), an
+   extremum claimed before its proof (``claimed-answer``), an answer stated first ("A resposta é 92.").
 4. **The choice**: the best candidate, its confidence from its score and its lead over the best
-   candidate with another value; resolutions that disagree lower it, noise flags demand a
-   clear conclusion.
+   candidate with another value; resolutions that disagree lower it (one that stops at a step of
+   another does not disagree: ``further-resolution``), noise flags demand a clear conclusion.
 
 Confidences:
 
@@ -52,7 +55,8 @@ solutions); the rest lives beside it: :mod:`~engine.grading.gold_types` (the gol
 the problem gives), :mod:`~engine.grading.gold_candidates` (values a sentence states),
 :mod:`~engine.grading.gold_sets` (lists and tuples), :mod:`~engine.grading.gold_scoring` (a
 candidate's score), :mod:`~engine.grading.gold_choice` (the best candidate and its confidence),
-:mod:`~engine.grading.gold_kinds` (yes/no, names, several values, digit pairs).
+:mod:`~engine.grading.gold_kinds` (yes/no, names, several values, digit pairs),
+:mod:`~engine.grading.gold_bounds` (a bound that is attained).
 """
 
 from __future__ import annotations

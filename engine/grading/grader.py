@@ -15,7 +15,9 @@ Verdicts:
 Multiple choice is graded in-process (pure regex and arithmetic). Open-ended answers are compared
 by value first (:mod:`engine.grading.latex_value`: exact rationals, so ``12,25`` = ``\\frac{49}{4}``);
 only what that cannot read goes to Math-Verify in a worker process
-(:mod:`engine.grading.symbolic`).
+(:mod:`engine.grading.symbolic`). The final answer is the last box; for a gold of several values
+("12; 25") a response that boxes each value ("a Ana tem $\\boxed{12}$ anos e a Beatriz
+$\\boxed{25}$") is read from its last boxes, as many as the values asked.
 """
 
 from __future__ import annotations

@@ -6,13 +6,16 @@ part what a careful grader would expect:
 
 ``value``     one value (a number, an expression);
 ``count``     a count ("Quantos ...?", "De quantas maneiras ...?"): a whole number;
-``set``       all solutions ("Determina todos ...", "Quais são ...", "Para que valores ...");
+``set``       all solutions ("Determina todos ...", "Quais são ...", "Para que valores ...",
+              "Que interruptores devem ser ligados ...?");
               the answer may still be a single value when the solution finds only one;
 ``name``      a person, a place or a word ("Quem ...?");
 ``yes_no``    a yes/no question ("Será possível ...?", "Existe ...?");
 ``values``    several values at once ("Quantos lápis e quantas canetas tem o João?", "Qual é o
               comprimento e a largura ...?", "Qual é a idade de cada uma das irmãs?" with the
-              sisters named): graded when the number of values asked is known (:attr:`Part.n_values`);
+              sisters named, "determina as idades atuais das duas amigas", a follow-up "Para esse
+              número, determina ..."): graded when the number of values asked is known
+              (:attr:`Part.n_values`);
 ``proof``     "Mostra que ...", "Prova que ...": nothing to compare;
 ``other``     a construction, a drawing, a table to fill, several values of unknown number:
               nothing to compare.

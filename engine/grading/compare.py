@@ -10,7 +10,7 @@ was decided, or ``None`` when only the symbolic check (Math-Verify) can decide. 
                              answer says it is approximate and is right to its last digit
                              (``\\approx 77,1`` for ``\\frac{540}{7}``);
 ``set``                      the same elements in any order (``\\{1, 3\\}``, ``1 e 3``, ``x=1 ou x=3``,
-                             tuples inside: ``(1, 2), (2, 1)``);
+                             "os interruptores 1, 3", tuples inside: ``(1, 2), (2, 1)``);
 ``tuple``                    the same values in order;
 ``values``                   several values asked at once ("Quantos lápis e quantas canetas?"): the
                              same values, as many, in any order, words and units around them
@@ -116,6 +116,7 @@ def elements(text: str) -> list[object] | None:
     """The elements of a set or list answer, as values or tuples of values; None if unreadable."""
     s = clean_latex(text)
     s = re.sub(r"^\s*\(?\s*[a-zA-Z](?:\s*,\s*[a-zA-Z])*\s*\)?\s*(?:=|\\in)\s*", "", s)
+    s = re.sub(r"^\s*(?:[^\W\d_]{2,}\s+){1,4}(?=[-\d(\\])", "", s)  # "os interruptores 1, 2, 3 e 10": the words that name them
     s = s.strip()
     if s.startswith(r"\{") and s.endswith(r"\}"):
         s = s[2:-2]

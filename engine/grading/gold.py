@@ -21,10 +21,13 @@ How it reads an item:
    object next to the value ("... estão hospedados 70 cães", ``$\\overline{BE}=8$``); a stating
    verb before it ("é", "mede", "igual a", ``=``); and against it: a hypothesis ("Se ...",
    "seria"), a dead end ("absurdo"), a value already in the problem, a range, an example,
-   a sentence far from the end.
+   a sentence far from the end. Shapes of their own: a bound proved and then shown reached
+   (``bound-attained``, :mod:`~engine.grading.gold_bounds`), a count followed by the things counted
+   (``count-enumerated``), "a única possibilidade" for "De quantas formas ...?" (``unique-count``), an
+   extremum claimed before its proof (``claimed-answer``), an answer stated first ("A resposta é 92.").
 4. **The choice**: the best candidate, its confidence from its score and its lead over the best
-   candidate with another value; resolutions that disagree lower it, noise flags demand a
-   clear conclusion.
+   candidate with another value; resolutions that disagree lower it (one that stops at a step of
+   another does not disagree: ``further-resolution``), noise flags demand a clear conclusion.
 
 Confidences:
 
@@ -52,7 +55,8 @@ solutions); the rest lives beside it: :mod:`~engine.grading.gold_types` (the gol
 the problem gives), :mod:`~engine.grading.gold_candidates` (values a sentence states),
 :mod:`~engine.grading.gold_sets` (lists and tuples), :mod:`~engine.grading.gold_scoring` (a
 candidate's score), :mod:`~engine.grading.gold_choice` (the best candidate and its confidence),
-:mod:`~engine.grading.gold_kinds` (yes/no, names, several values, digit pairs).
+:mod:`~engine.grading.gold_kinds` (yes/no, names, several values, digit pairs),
+:mod:`~engine.grading.gold_bounds` (a bound that is attained).
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ from dataclasses import replace
 from fractions import Fraction
 
 from engine.grading.gold_candidates import items_math, number_of, rel_last_is_value, value_candidates, value_key
-from engine.grading.gold_choice import best_candidate, confidence_of, why_chosen
+from engine.grading.gold_choice import best_candidate, confidence_of, further_picks, why_chosen
 from engine.grading.gold_context import Context, problem_names, problem_numbers, problem_options, question_values
 from engine.grading.gold_kinds import digit_pairs_as_numbers, read_name, read_values, read_yes_no, unreadable_final
 from engine.grading.gold_patterns import ANGLE_PROBLEM, POLYNOMIAL, ROUNDING, VARS
@@ -111,9 +115,10 @@ def _extract_part(part: Part, problem: str, sol: Solution, sents_by_res: list[li
             picks.append((best, other))
     if not picks:
         return GoldPart(label, None, "none", "no value found in the solution", "", asks=part.asks)
+    picks, steps = further_picks(picks, sents_by_res, ctx) if "duplicated" not in sol.flags else (picks, "")
     best, other = max(picks, key=lambda bo: bo[0].score)
     conf = confidence_of(best, other)
-    reason = why_chosen(best)
+    reason = why_chosen(best) + steps
     if other is not None:
         reason += f", ahead of {other.text[:20]!r} by {best.score - other.score:.1f}"
     if re.search(r"polin[ôo]mio", part.text, re.I) and any(
@@ -196,6 +201,9 @@ def _flagged_check(gp: GoldPart, part: Part, problem: str, sol: Solution) -> Gol
     another one; an explicit answer phrase stands on its own."""
     if gp.rule == "answer-phrase" or (gp.kind == "set" and gp.confidence == "high"):
         return replace(gp, reason=gp.reason + "; agree: explicit answer or a concluding list")
+    if gp.kind == "yes_no":
+        # a copied or scrambled text's last sentences are fragments: "sim"/"não" read there is a coin toss, not a gold
+        return replace(gp, answer=None, confidence="low", reason=gp.reason + "; noisy solution: its yes/no conclusion cannot be told")
     ctx = Context(part=part, problem_numbers=problem_numbers(problem), problem_vars=set(), names=[], options=[],
                    angles=bool(ANGLE_PROBLEM.search(problem)))
     strong: dict[object, int] = {}

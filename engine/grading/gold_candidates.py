@@ -8,7 +8,17 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from engine.grading.gold_context import Context, near_echo
-from engine.grading.gold_patterns import BARE_NUMBER, POLY_ZERO, POLYNOMIAL, RELATION_SPLIT, UNIT_ONLY, VARS
+from engine.grading.gold_patterns import (
+    BARE_NUMBER,
+    HYPOTHESIS,
+    POLY_ZERO,
+    POLYNOMIAL,
+    RELATION_SPLIT,
+    STRONG,
+    THIS_CASE,
+    UNIT_ONLY,
+    VARS,
+)
 from engine.grading.latex_value import Number, evaluate
 from engine.grading.normal_form import normal_forms
 from engine.grading.number_words import find_number_words
@@ -209,3 +219,26 @@ def value_candidates(sent: Sentence, ctx: Context) -> list[Candidate]:
         out.append(c)
     out.sort(key=lambda c: c.start)
     return out
+
+
+_WAYS = r"(?:maneiras?|formas?|modos?|possibilidades?|solu[çc](?:[ãa]o|[õo]es)|distribui[çc](?:[ãa]o|[õo]es)|configura[çc](?:[ãa]o|[õo]es))"
+_COUNT_OF_WAYS = re.compile(r"\b(?:de\s+)?quant[oa]s\s+" + _WAYS + r"\b", re.I)
+_ONLY_ONE = re.compile(
+    r"\b(?:(?:a|uma)\s+[úu]nica\s+" + _WAYS + r"\s+(?:é|será|consiste)\b|(?:s[óo]|apenas|somente)\s+(?:h[áa]|existe)\s+uma\s+" + _WAYS
+    + r"\b|(?:h[áa]|existe)\s+(?:apenas\s+|s[óo]\s+)?uma\s+[úu]nica\s+" + _WAYS + r"\b)",
+    re.I,
+)
+
+
+def unique_count(sent: Sentence, ctx: Context) -> Candidate | None:
+    """"De quantas formas ...?" answered by a conclusion "Portanto a única possibilidade é ...": the
+    count 1 (rule ``unique-count``)."""
+    if not _COUNT_OF_WAYS.search(ctx.part.text):
+        return None
+    text = MATH.sub(lambda m: " " * len(m.group(0)), sent.text)
+    m = _ONLY_ONE.search(text)
+    if m is None or not STRONG.search(text) or HYPOTHESIS.search(text) or THIS_CASE.search(text):
+        return None  # a conclusion, not one case of several ("Em cada um destes dois casos, só existe uma maneira ...")
+    c = Candidate("1", Fraction(1), "number", sent, m.start(), m.end(), rule="unique-count")
+    c.notes.append("unique-count")
+    return c

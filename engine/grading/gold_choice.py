@@ -6,9 +6,19 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from engine.grading.gold_candidates import Candidate, value_candidates, value_key
-from engine.grading.gold_context import Context
-from engine.grading.gold_patterns import AFTERWORD, ANSWER_PHRASE, RESPECTIVELY, STRONG, UNIQUE, UNIQUE_IS, WEAK
+from engine.grading.gold_bounds import bound_attained
+from engine.grading.gold_candidates import Candidate, unique_count, value_candidates, value_key
+from engine.grading.gold_context import Context, is_problem_number
+from engine.grading.gold_patterns import (
+    AFTERWORD,
+    ANSWER_FIRST,
+    ANSWER_PHRASE,
+    RESPECTIVELY,
+    STRONG,
+    UNIQUE,
+    UNIQUE_IS,
+    WEAK,
+)
 from engine.grading.gold_scoring import score_candidate
 from engine.grading.gold_sets import assignment_tuples, list_candidates, singleton_set
 from engine.grading.latex_value import evaluate, same_value
@@ -45,10 +55,14 @@ def best_candidate(sents: list[Sentence], ctx: Context) -> tuple[Candidate | Non
     scored: list[Candidate] = []
     for sent in sents:
         p = pos[sent.index]
+        if sent.index == 0 and sent.resolution == 0 and ANSWER_FIRST.match(sent.text):
+            p = 0  # "A resposta é 92." / "[Resposta: 0004]" opening the solution: the answer, then its justification
         if p > 6 and not ANSWER_PHRASE.search(sent.text):
             continue
         values = value_candidates(sent, ctx)
         cands = list(values)
+        if asks == "count" and p == 0 and (only := unique_count(sent, ctx)) is not None:
+            cands.append(only)
         if asks == "set":
             tuples_only = bool(ctx.part.tuples)
             values = sorted(values + assignment_tuples(sent, values, ctx.part.tuples), key=lambda c: c.start)
@@ -57,6 +71,8 @@ def best_candidate(sents: list[Sentence], ctx: Context) -> tuple[Candidate | Non
             cands = lists + [singleton_set(c) for c in members]
         for c in cands:
             score_candidate(c, cands, ctx, p, asks)
+            if "unique-count" in c.notes:
+                c.score += 4.0
             if c.kind == "set" and "one-case" in c.notes:
                 c.score -= 3.0  # one case of several: the answer is their union
             if c.kind == "set" and RESPECTIVELY.search(sent.text[: c.start]):
@@ -80,6 +96,13 @@ def best_candidate(sents: list[Sentence], ctx: Context) -> tuple[Candidate | Non
             scored.append(c)
     if not scored:
         return None, None, []
+    found = bound_attained(sents, ctx, scored)
+    if found is not None:
+        attained, shown = found
+        # the sentences after the bound show it reached: the bound stands where they end
+        attained.score += 4.0 + max(0.0, min(8.0, 2.2 * pos[attained.sentence.index]) - min(8.0, 2.2 * pos[shown.index]))
+        attained.notes.append("attained")
+        attained.rule = "bound-attained"
     scored.sort(key=lambda c: -c.score)
     best = scored[0]
     other = next((c for c in scored[1:] if value_key(c.value) != value_key(best.value) and not _superseded(c, best)), None)
@@ -99,7 +122,7 @@ def best_candidate(sents: list[Sentence], ctx: Context) -> tuple[Candidate | Non
     return best, other, scored
 
 
-_SIGNALS = ("conclusion", "echo", "object", "assignments", "subject", "final")
+_SIGNALS = ("conclusion", "echo", "object", "assignments", "subject", "final", "attained", "enumerated", "unique-count", "claim")
 
 
 def _superseded(c: Candidate, best: Candidate) -> bool:
@@ -123,7 +146,7 @@ def confidence_of(best: Candidate, other: Candidate | None) -> str:
     if any(n in best.notes for n in ("not-unique", "not-concluded", "list-member")):
         return "low"  # one value for "all solutions" without "o único ...": a guess
     signal = any(n in best.notes for n in _SIGNALS)
-    if "bound" in best.notes and not any(n in best.notes for n in ("echo", "object", "subject", "bound-words")):
+    if "bound" in best.notes and not any(n in best.notes for n in ("echo", "object", "subject", "bound-words", "attained")):
         signal = False  # "n <= 7" answers a maximum only when it is the asked quantity
     if not signal:
         return "low"  # being last is not enough: a careful reader wants a conclusion or the question's words
@@ -149,3 +172,40 @@ def _last_word(best: Candidate, other: Candidate | None) -> bool:
 def why_chosen(c: Candidate) -> str:
     tags = [n for n in c.notes if not n.startswith("lhs:")]
     return f"{c.rule}: {', '.join(tags) or 'value'} (score {c.score:.1f})"
+
+
+def _stated_before(sents: list[Sentence], pick: Candidate, ctx: Context) -> set[object]:
+    """The values a resolution states before its pick (not the problem's own numbers)."""
+    out: set[object] = set()
+    for sent in sents:
+        if sent.index > pick.sentence.index:
+            break
+        for c in value_candidates(sent, ctx):
+            if sent.index == pick.sentence.index and c.start >= pick.start:
+                continue
+            if c.kind == "number" and not is_problem_number(c.value, ctx):
+                out.add(value_key(c.value))
+    return out
+
+
+def further_picks(picks: list[tuple[Candidate, Candidate | None]], sents_by_res: list[list[Sentence]],
+                  ctx: Context) -> tuple[list[tuple[Candidate, Candidate | None]], str]:
+    """Resolutions that are not independent: a resolution whose result another one states as a step and
+    goes beyond ("De seguida mostra-se que área$[AEF]=1$, pelo que área$[CDEF]=6-1=5$" followed by
+    three proofs that the area is 1; a shared opening that ends at "a posição 3451", then two solutions
+    that go on from 3451 to the digit) stops at a step: the picks that go further are kept (rule
+    ``further-resolution``), with a note for the reason."""
+    if len(picks) < 2:
+        return picks, ""
+    by_res = {sents[0].resolution: sents for sents in sents_by_res if sents}
+    before = [_stated_before(by_res.get(b.sentence.resolution, []), b, ctx) for b, _o in picks]
+    keep = []
+    for i, (b, o) in enumerate(picks):
+        k = value_key(b.value)
+        if b.kind == "number" and any(j != i and k in before[j] and value_key(picks[j][0].value) != k for j in range(len(picks))):
+            continue  # another resolution states this value on its way to its own result
+        keep.append((b, o))
+    if not keep or len(keep) == len(picks):
+        return picks, ""
+    dropped = len(picks) - len(keep)
+    return keep, f"; {dropped} resolution{'s' if dropped > 1 else ''} stopping at a step of another left out (further-resolution)"

@@ -28,6 +28,8 @@ class Context:
 
 def problem_numbers(problem: str) -> list[Fraction]:
     vals: list[Fraction] = []
+    # the figure's code ("Conteúdo referenciado: \\psline(1.333,2)(10,0) ...") and "(image1)" give no number
+    problem = re.sub(r"\((?:image|table|figura|imagem)\s*\d*\)", " ", problem.split("Conteúdo referenciado:")[0], flags=re.I)
     for m in re.finditer(r"\d+(?:[.,]\d+)?", problem):
         v = evaluate(m.group(0).replace(",", "."))
         if isinstance(v, Fraction):
@@ -84,9 +86,16 @@ def problem_options(problem: str) -> list[str]:
 
 
 
+_ASKS_TIME = re.compile(r"\bquanto\s+tempo\b", re.I)
+_TIME_UNIT = re.compile(r"\s*(?:segundos?|minutos?|mins?|horas?|h|dias?|semanas?|meses|m[êe]s|anos?)\b", re.I)
+
+
 def near_echo(s: str, end: int, ctx: Context) -> int:
-    """How many of the question's words follow the value closely ("70 cães", "$600$ vezes o algarismo")."""
+    """How many of the question's words follow the value closely ("70 cães", "$600$ vezes o algarismo");
+    for "Quanto tempo ...?", a unit of time after the value ("demorou $7$ horas") counts as two."""
     after = re.sub(MATH, " ", s[end : end + 80])
+    if _TIME_UNIT.match(after) and _ASKS_TIME.search(ctx.part.text):
+        return 2
     raw = re.findall(r"[^\W\d_]+", after)
     words = [stem(w) for w in raw[:4]]
     kw = set(ctx.part.keywords)

@@ -165,7 +165,11 @@ def _stated_values(sent: Sentence, ctx: Context, last_only: bool = False) -> lis
     return [c for c in cands if not any(n in c.notes for n in drop)
             and not RANGE_BEFORE.search(s[max(0, c.start - 12) : c.start])
             and not (c.kind == "number" and is_problem_number(c.value, ctx) and "equation" not in c.notes and "echo" not in c.notes
-                     and not ("last" in c.notes and not last_only))] if not last_only else \
+                     and not ("last" in c.notes and not last_only))
+            # the problem's datum named again: "a distribuição das $99$ moedas"
+            and not (c.kind == "number" and is_problem_number(c.value, ctx) and "equation" not in c.notes
+                     and re.search(r"\b(?:d?[oa]s|n[oa]s|pel[oa]s|est[ea]s|ess[ea]s)\s*$", s[max(0, c.start - 8) : c.start], re.I))] \
+        if not last_only else \
         [c for c in cands if "last" in c.notes and not any(n in c.notes for n in drop + ("words",))][-1:]
 
 
@@ -188,6 +192,12 @@ def read_values(label: str, sents_by_res: list[list[Sentence]], ctx: Context) ->
             if HYPOTHESIS.search(t) or THIS_CASE.search(t) or DEAD_END.search(t) or EXAMPLE.search(t):
                 break
             stated = _stated_values(sent, ctx)
+            if k == 0 and len(stated) > n:
+                # "Concluímos que $N=1225$ e, portanto, a Ana tem $12$ anos e a Beatriz tem $25$ anos": what the last conclusion word leads to
+                masked = MATH.sub(lambda m: " " * len(m.group(0)), sent.text)
+                last_word = max((m.end() for m in STRONG.finditer(masked)), default=0)
+                if last_word and len([c for c in stated if c.start >= last_word]) == n:
+                    stated = [c for c in stated if c.start >= last_word]
             if k == 0:
                 if len(stated) > n:
                     why = f"the last sentence states {len(stated)} values, {n} asked"

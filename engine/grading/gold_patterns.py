@@ -23,6 +23,8 @@ ANSWER_PHRASE = re.compile(
     r"(?:pedido|procurado|pretendido)\s+(?:é|será)|\b(?:a\s+)?(?:soma|quantia|[áa]rea|probabilidade|dist[âa]ncia)\s+(?:pedida|procurada|pretendida)\s+(?:é|será)",
     re.I,
 )
+#: a solution that opens with its answer: "A resposta é 92.", "Resposta: 0004." (a short sentence, nothing else in it)
+ANSWER_FIRST = re.compile(r"^\W*(?:a\s+)?resposta(?:\s+final)?\s*(?:é|será|:)\s*(?:\$[^$]{1,40}\$|[^\s$.;]{1,20})\s*\.?\s*$", re.I)
 HYPOTHESIS = re.compile(
     r"^\W*(?:se|caso|suponha(?:mos)?|supondo|admita(?:mos)?|imagine|consideremos\s+o\s+caso|no\s+caso|nesse\s+caso|neste\s+caso|"
     r"no\s+(?:primeiro|segundo|terceiro|quarto|[úu]ltimo|outro)\s+caso|em\s+cada\s+caso|para\s+(?:o\s+caso|cada)|quando)\b|"
@@ -42,7 +44,8 @@ DEAD_END = re.compile(r"\b(?:absurd[oa]|contradi[çc][ãa]o|imposs[íi]vel|n[ãa
 EXAMPLE = re.compile(r"\bpor\s+exemplo\b|\bexemplifica|\bcomo\s+exemplo\b", re.I)
 AFTERWORD = re.compile(
     r"^\W*(?:de\s+fa(?:c)?to|com\s+efeito|note\s+que|observe\s+que|repare\s+que|veja\s+que|perceba\s+que|"
-    r"podemos\s+verificar|pode-se\s+verificar|para\s+(?:mostrar|ver|verificar|confirmar|provar)|observe-se|observemos|"
+    r"podemos\s+verificar|pode-se\s+verificar|para\s+(?:mostrar|ver|verificar|confirmar|provar)|para\s+concluir\s+que|para\s+(?:tal|isso|isto)\s+basta|"
+    r"para\s+cada\s+um\s+d[eo]s(?:tes|ses)\s+(?:valores|casos|n[úu]meros)|(?:o|no)\s+exemplo\s+(?:seguinte|abaixo|ao\s+lado)|observe-se|observemos|"
     r"note-se|notemos|repare-se|verifica-se|verificamos|falta\s+(?:ver|mostrar|verificar)|resta\s+(?:ver|mostrar|verificar)|"
     r"vejamos\s+(?:agora\s+)?que|mostremos|como\s+curiosidade|nota\b|observa[çc][ãa]o|uma\s+(?:poss[íi]vel\s+)?"
     r"(?:configura[çc][ãa]o|distribui[çc][ãa]o|forma|maneira)|um\s+exemplo|por\s+exemplo|exemplo\b|tal\s+(?:é|pode\s+ser)\s+"
@@ -53,7 +56,8 @@ STATES = re.compile(
     r"(?:\bé|\bs[ãa]o|\bser[áa]|\bser[ãa]o|\bfoi|\bforam|\bmede|\bmedem|\bvale|\bvalem|\bigual\s+a|\biguais\s+a|\bde|\bem|"
     r"=|\bh[áa]|\bexiste|\bexistem|\btotal\s+de|\btem|\bt[êe]m|\bter[áa]|\bter[ãa]o|\bobteve|\bobt[ée]m|\bcusta|\bcustou|"
     r"\bpagou|\brecebe|\brecebeu|\bd[áa]|\bdeu|\bfica|\bficou|\bficam|\bcom|\bpara|\bpor|\bpossui|\bcont[ée]m|\bresta|"
-    r"\brestam|\bsobram|\bsobra|\bvai|\bv[ãa]o|\bpesa|\bdura|\bdemora|\bpercorre|\bpercorreu|\bfaz|\bfez|\btinha|\btinham|"
+    r"\brestam|\bsobram|\bsobra|\bvai|\bv[ãa]o|\bpesa|\bdura|\bdurou|\bdemora|\bdemorou|\bdemoram|\bdemoraram|"
+    r"\b(?:tem|t[êe]m|ter[áa]|ter[ãa]o|h[áa]|deve|devem|dever[áa]|dever[ãa]o)\s+(?:que|de)\s+ser|\bdeve\s+ser|\bdevem\s+ser|\bpercorre|\bpercorreu|\bfaz|\bfez|\btinha|\btinham|"
     r"\bprecisa|\bprecisaria|\bnecess[áa]ri[oa]s?|\bm[áa]ximo|\bm[íi]nimo|\bexatamente|\bexactamente|\bapenas|\bs[óo]|"
     r"\bsomente|\bcerca\s+de|\bou\s+seja,?|\bisto\s+é,?|\bpois|\bdar)\s*(?:a\s+|o\s+|os\s+|as\s+|um\s+|uma\s+)?$",
     re.I,
@@ -71,7 +75,7 @@ RELATION_SPLIT = re.compile(
 )
 BARE_NUMBER = re.compile(r"(?<![\w\\^_{.,])-?\d+(?:[.,]\d+)*(?![\w])(?![.,]\d)")
 UNIT_ONLY = re.compile(
-    r"^\s*(?:\^\s*\{?\s*(?:2|3|\\circ|o)\s*\}?|\\%|%|\\circ|\\text\{\s*[a-zA-Z]*\s*\}\s*(?:\^\s*\{?[23]\}?)?|"
+    r"^\s*(?:(?:\{\s*\})?\^\s*\{?\s*(?:2|3|\\circ|o)\s*\}?|\\%|%|\\circ|\\text\{\s*[a-zA-Z]*\s*\}\s*(?:\^\s*\{?[23]\}?)?|"
     r"\\mbox\{\s*[a-zA-Z ]*\s*\}\s*(?:\^\s*\{?[23]\}?)?|[a-zA-Z]{1,3}(?:\^\s*\{?[23]\}?)?|\\,\s*(?:cm|m|km|dm|mm)(?:\^\s*\{?[23]\}?)?|"
     r"\\(?:rm|mbox)\s*\{?\s*[a-z]+\s*\}?)\s*$"
 )

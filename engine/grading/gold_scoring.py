@@ -37,6 +37,11 @@ def score_candidate(c: Candidate, cands: list[Candidate], ctx: Context, pos: int
     near = near_echo(s, c.end, ctx)
     # where the sentence stands
     sc -= min(8.0, 2.2 * pos)
+    if claims_extremum(s, c, ctx):
+        sc += min(8.0, 2.2 * pos) + 5.0  # "Para mostrar que $2n-2$ é o maior número que pode ficar isolado, ...": the answer, then its proof
+        c.explicit = True
+        c.rule = "claimed-answer"
+        notes.append("claim")
     phrases = list(ANSWER_PHRASE.finditer(s[max(0, c.start - 45) : c.start]))
     ap = phrases[-1] if phrases else None
     if ap is not None and not re.search(r"[.;]\s*$", before) and not re.search(
@@ -89,6 +94,9 @@ def score_candidate(c: Candidate, cands: list[Candidate], ctx: Context, pos: int
                                      re.sub(MATH, " ", before), re.I):
         notes.append("subject")  # "o número de soluções é 8"
         sc += 0.5
+    elif pos == 0 and asks == "value" and re.search(r"\bo\s+valor\s+(?:de|d[oa])\s+\$[^$]{1,12}\$\s+(?:é|será)\s*$", before, re.I):
+        notes.append("subject")  # the last sentence: "... o valor de $r$ é $\frac{\sqrt{3}-1}{4}$"
+        sc += 0.5
     kw_before = set(ctx.part.keywords) & set(content_words(s[: c.start]))
     obj_before = any(lhs_is_object(next(g for g in m.groups() if g is not None), ctx) for m in MATH.finditer(s[: c.start]))
     if (len(kw_before) >= 2 or (kw_before and len(ctx.part.keywords) <= 3) or obj_before) and (STATES.search(before) or "equation" in notes):
@@ -101,7 +109,8 @@ def score_candidate(c: Candidate, cands: list[Candidate], ctx: Context, pos: int
             sc -= 1.2
     if "equation" in notes:
         sc += 0.4
-    if re.search(r"\b(?:mais|menos|vezes|multiplicad[oa]\s+por|dividid[oa]\s+por|somad[oa]\s+(?:a|com))\s*$", before, re.I):
+    if re.search(r"\b(?:mais|menos|vezes|multiplicad[oa]\s+por|dividid[oa]\s+por|somad[oa]\s+(?:a|com))\s*$", before, re.I) \
+            and not re.search(r"\b(?:pelo|ao|a|no)\s+menos\s*$", before, re.I):
         sc -= 3.0  # "... mais $100$": an operand, not a result
         notes.append("operand")
     if re.search(r"\b(?:d?o|ao|pelo|n?o)\s+n[úu]mero\s*$", before, re.I) and any(o.start > c.end for o in same):
@@ -126,14 +135,22 @@ def score_candidate(c: Candidate, cands: list[Candidate], ctx: Context, pos: int
     if asks == "count" and re.match(r"\s*\$?\s*(?:é|foi)\s+(?:a|o)\s+[úu]nic", s[c.end : c.end + 20]):
         sc -= 4.0  # "535 é a única capicua ...": the count is 1, not 535
         notes.append("the-only-one")
-    in_problem = is_problem_number(c.value, ctx) and "object" not in notes and not c.explicit
+    premise = PREMISE.match(s)
+    if asks == "count" and "determiner" not in notes and enumerated(s, c) and not (premise and c.end <= premise.end()):
+        sc += 3.0  # "pintou de amarelo três números: $150$, $225$ e $375$": the count, and the things counted
+        notes.append("enumerated")
+        c.rule = "count-enumerated"
+    elif asks == "count" and any(o.end <= c.start < enumerated(s, o) for o in same if o is not c):
+        sc -= 3.0  # one of the things counted
+        notes.append("enumerated-item")
+    in_problem = is_problem_number(c.value, ctx) and "object" not in notes and not c.explicit and "enumerated" not in notes
     if in_paren:
         sc -= 0.0 if "echo" in notes else 2.0
         notes.append("parenthesis")
     if THIS_CASE.search(s):
         sc -= 2.0
         notes.append("one-case")
-    for rel_clause in re.finditer(r",\s*(?:que|cujo|cuja|cujos|cujas|onde)\b[^,]*(,|$)", s):
+    for rel_clause in re.finditer(r",\s*(?:que|cujo|cuja|cujos|cujas|onde|em\s+que|n[oa]\s+qual)\b[^,]*(,|$)", s):
         closed = bool(rel_clause.group(1))
         states_it = not closed and re.match(r",\s*que\s+(?:é|s[ãa]o|vale|valem|será)\s*\$?[^,$]*\$?\s*\.?$", s[rel_clause.start() :])
         if rel_clause.start() < c.start < rel_clause.end() and not states_it and (closed or any(o.start < rel_clause.start() for o in same)):
@@ -208,3 +225,48 @@ def score_candidate(c: Candidate, cands: list[Candidate], ctx: Context, pos: int
         sc -= 1.5  # "uma componente com meia carga e 2009 componentes com carga vazia": which one?
         notes.append("two-counts")
     c.score = sc
+
+
+_ENUM_HEAD = re.compile(r"(?:\s+(?:[^\W\d_]+|\$[^$]{1,20}\$)){1,8}\s*(?::|\()\s*")
+_ENUM_ITEM = re.compile(r"\$[^$]+\$|(?<![\w.,])\d+(?![\w])|\.\.\.|…")
+_ELLIPSIS = re.compile(r"^(?:\$\s*\\(?:l|c)?dots\s*\$|\.\.\.|…)$")
+
+
+def enumerated(s: str, c: Candidate) -> int:
+    """Where the list ends when a count is followed by the things counted, as many as it says ("três
+    números: $150$, $225$ e $375$", "três números ($843$, $932$ e $942$)"), or fewer with an ellipsis
+    ("há $33$ números menores que $1000$ com a propriedade: $15$, $45$, $\\ldots$, $975$"); 0 otherwise."""
+    if not (isinstance(c.value, Fraction) and c.value.denominator == 1 and 2 <= c.value):
+        return 0
+    head = _ENUM_HEAD.match(s, c.end)
+    if not head:
+        return 0
+    rest = s[head.end() :]
+    if head.group(0).rstrip().endswith("("):
+        rest = rest.split(")", 1)[0] if ")" in rest else ""
+    else:
+        rest = re.split(r"[;.](?:\s|$)(?!\.)", rest, maxsplit=1)[0]
+    items = list(_ENUM_ITEM.finditer(rest))
+    dots = [m for m in items if _ELLIPSIS.match(m.group(0))]
+    explicit = len(items) - len(dots)
+    if not items or not (explicit == c.value <= 12 and not dots or (dots and 2 <= explicit < c.value)):
+        return 0
+    gaps = [rest[a.end() : b.start()] for a, b in zip(items, items[1:], strict=False)]
+    if rest[: items[0].start()].strip() or rest[items[-1].end() :].strip(" .") or not all(LIST_JOIN.match(g) for g in gaps):
+        return 0
+    return head.end() + items[-1].end()
+
+
+_CLAIM_BEFORE = re.compile(r"\b(?:mostrar|provar|ver|verificar|mostremos|provemos|vejamos|mostrar\s+agora|vamos\s+(?:mostrar|provar|ver))\s+que\s*$", re.I)
+_EXTREMUM_WORD = {"max": r"maior|m[áa]xim[oa]", "min": r"menor|m[íi]nim[oa]"}
+
+
+def claims_extremum(s: str, c: Candidate, ctx: Context) -> bool:
+    """The value is claimed to be the asked extremum, before the proof: "Para mostrar que $2n-2$ é o
+    maior número que pode ficar isolado, ..." (the words after it are the question's)."""
+    if ctx.part.extremum is None or c.kind not in ("number", "expression"):
+        return False
+    after = re.match(r"\s*(?:é|será)\s+(?:o|a)\s+(?:" + _EXTREMUM_WORD[ctx.part.extremum] + r")\b(.{0,60})", s[c.end :], re.I)
+    if not after or not _CLAIM_BEFORE.search(s[max(0, c.start - 40) : c.start]):
+        return False
+    return bool(set(ctx.part.keywords) & set(content_words(after.group(1))))

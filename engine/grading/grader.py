@@ -15,7 +15,9 @@ Verdicts:
 Multiple choice is graded in-process (pure regex and arithmetic). Open-ended answers are compared
 by value first (:mod:`engine.grading.latex_value`: exact rationals, so ``12,25`` = ``\\frac{49}{4}``);
 only what that cannot read goes to Math-Verify in a worker process
-(:mod:`engine.grading.symbolic`).
+(:mod:`engine.grading.symbolic`). The final answer is the last box; for a gold of several values
+("12; 25") a response that boxes each value ("a Ana tem $\\boxed{12}$ anos e a Beatriz
+$\\boxed{25}$") is read from its last boxes, as many as the values asked.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from engine.grading.symbolic import Outcome, SymbolicChecker, default_checker
 from engine.problems import Problem
 
 #: bump when a change can alter verdicts, so re-graded results can be told apart
-GRADER_VERSION = "2"
+GRADER_VERSION = "3"
 
 CORRECT, INCORRECT, UNPARSED, UNGRADED = "correct", "incorrect", "unparsed", "ungraded"
 VERDICTS = (CORRECT, INCORRECT, UNPARSED, UNGRADED)
@@ -213,6 +215,15 @@ def _prepare_open(problem: Problem, response: str) -> Grade | _Pending:
         return Grade(UNGRADED, UNGRADED, pred, None, reason, how, gold.confidence, **extra)
     assert gold.answer is not None
     verdict, why, gold_forms, pred_forms = _compare_one(gold.answer, gold.kind, pred)
+    if gold.kind == "values" and verdict != CORRECT and how == "box":
+        # several values boxed one by one ("a Ana tem $\boxed{12}$ anos e a Beatriz $\boxed{25}$"): the last boxes, as many as asked
+        n = gold.answer.count(";") + 1
+        boxes = [unwrap_boxes(b.content) for b in find_boxes(response)][-n:]
+        if len(boxes) == n > 1:
+            joined = "; ".join(boxes)
+            got = compare(gold.answer, "values", joined)
+            if got is not None and got.correct:
+                return Grade(CORRECT, CORRECT, joined, gold.answer, f"{got.how}, from the last {n} boxes", "value", gold.confidence, **extra)
     if verdict is not None:
         return Grade(verdict, verdict, pred, gold.answer, why, "value" if verdict != UNPARSED else how, gold.confidence, **extra)
     base = Grade(UNGRADED, UNGRADED, pred, gold.answer, "", "symbolic", gold.confidence, **extra)

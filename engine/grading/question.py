@@ -6,13 +6,16 @@ part what a careful grader would expect:
 
 ``value``     one value (a number, an expression);
 ``count``     a count ("Quantos ...?", "De quantas maneiras ...?"): a whole number;
-``set``       all solutions ("Determina todos ...", "Quais são ...", "Para que valores ...");
+``set``       all solutions ("Determina todos ...", "Quais são ...", "Para que valores ...",
+              "Que interruptores devem ser ligados ...?");
               the answer may still be a single value when the solution finds only one;
 ``name``      a person, a place or a word ("Quem ...?");
 ``yes_no``    a yes/no question ("Será possível ...?", "Existe ...?");
 ``values``    several values at once ("Quantos lápis e quantas canetas tem o João?", "Qual é o
               comprimento e a largura ...?", "Qual é a idade de cada uma das irmãs?" with the
-              sisters named): graded when the number of values asked is known (:attr:`Part.n_values`);
+              sisters named, "determina as idades atuais das duas amigas", a follow-up "Para esse
+              número, determina ..."): graded when the number of values asked is known
+              (:attr:`Part.n_values`);
 ``proof``     "Mostra que ...", "Prova que ...": nothing to compare;
 ``other``     a construction, a drawing, a table to fill, several values of unknown number:
               nothing to compare.
@@ -154,13 +157,13 @@ _PROOF = re.compile(
     re.I,
 )
 _CONSTRUCTION = re.compile(
-    r"\b(?:mostr[ae]\s+como|d[êe]\s+um\s+exemplo|apresent[ae]\s+um\s+exemplo|complet[ae]|preench[ae]|numer[ae]\s+os|"
+    r"\b(?:mostr[ae]\s+como|d[ê]\s+um\s+exemplo|apresent[ae]\s+um\s+exemplo|complet[ae]|preench[ae]|numer[ae]\s+os|"
     r"desenh[ae]|constr[óo]i|construa|de\s+que\s+(?:forma|modo|maneira)|como\s+dever[áa]s?|como\s+poder[áa]s?|como\s+pode|como\s+deve|"
     r"descrev[ae]|explica\s+como|explique\s+como|como\s+termina|que\s+estrat[ée]gia|uma\s+estrat[ée]gia)\b",
     re.I,
 )
 _ALL = re.compile(
-    r"\b(?:determin[ae]|encontr[ae]|ach[ae]|indi(?:ca|que)|escrev[ae]|list[ae]|descubr[ae]|descobre|d[êe](?=\s)|"
+    r"\b(?:determin[ae]|encontr[ae]|ach[ae]|indi(?:ca|que)|escrev[ae]|list[ae]|descubr[ae]|descobre|d[ê](?=\s)|"
     r"calcul[ae]|quais)\b[^?.]*\b(?:todos|todas)\b\s+(?:os|as)\b",
     re.I,
 )
@@ -169,9 +172,11 @@ _WHICH = re.compile(
     r"\bquais\s+(?:s[ãa]o|ser[ãa]o|foram|os|as|podem|poder[ãa]o|dos|das)\b|\bquais\b\s*(?:\?|$)|"
     r"\bpara\s+que\s+(?:valores|meses|n[úu]meros|inteiros|naturais|dias|anos|casos|l[âa]mpadas|pares)\b|"
     r"\b(?:que|quais\s+os)\s+valores\b|\bem\s+que\s+(?:casos|condi[çc][õo]es)\b|\bem\s+quais\b|"
-    r"\b(?:determin[ae]|calcul[ae]|encontr[ae]|indi(?:ca|que)|d[êe])\s+(?:as|os)\s+(?:idades|valores|n[úu]meros|medidas|"
+    r"\b(?:determin[ae]|calcul[ae]|encontr[ae]|indi(?:ca|que)|d[ê])\s+(?:as|os)\s+(?:idades|valores|n[úu]meros|medidas|"
     r"dimens[õo]es|comprimentos|lados|[âa]ngulos|amplitudes|coordenadas|solu[çc][õo]es|ra[íi]zes|pontos|pre[çc]os|algarismos|"
-    r"termos|pares|ternos|poss[íi]veis)\b",
+    r"termos|pares|ternos|poss[íi]veis)\b|"
+    # "Que interruptores devem ser ligados ...?": which things (a plural noun), all of them
+    r"(?:^|[.?!]\s+)(?:que|a\s+que|em\s+que)\s+(?!horas\b|vezes\b)[a-záéíóúâêôãõç]{3,}s\s+(?:devem|deve|podem|pode|s[ãa]o|foram|ser[ãa]o|t[êe]m|est[ãa]o)\b",
     re.I,
 )
 #: a relative "quais" is not a question: "cada um dos quais", "nas quais", "dos quais"
@@ -202,6 +207,12 @@ _EACH = re.compile(
     r"\brespe(?:c)?tivamente\b",
     re.I,
 )
+#: "determina as idades atuais das duas amigas": one value for each of a given number of things
+_OF_EACH_OF_N = re.compile(
+    r"\b(?:as|os)\s+(?:idades|pre[çc]os|pesos|alturas|comprimentos|quantias|montantes|pontua[çc][õo]es)(?:\s+(?:atuais|actuais|iniciais|finais))?"
+    r"\s+d[oa]s\s+(dois|duas|tr[êe]s|quatro|cinco|seis)\s+[^\W\d_]+",
+    re.I,
+)
 _TUPLES = re.compile(r"\b(?:pares|ternos|ternas|triplos|triplas|qu[áa]druplos|qu[áa]druplas|sequ[êe]ncias|quadras)\b", re.I)
 _MAX = re.compile(r"\b(?:maior|m[áa]xim[oa]s?|mais\s+(?:alto|alta|longe|velho|velha|pesad[oa]))\b", re.I)
 _MIN = re.compile(r"\b(?:menor|m[íi]nim[oa]s?|mais\s+(?:baix[oa]|perto|nov[oa]|lev[ea]))\b", re.I)
@@ -209,6 +220,8 @@ _MATH = re.compile(r"(?<!\\)\$\$(.+?)(?<!\\)\$\$|(?<!\\)\$(.+?)(?<!\\)\$|\\\((.+
 
 
 def _sentences(text: str) -> list[str]:
+    # a full stop typed inside the math at a sentence end ("... $$123\\ldots 2002.$$ Qual é ...?") ends the sentence
+    text = re.sub(r"(?<=[^\s$])\.(\$\$|\$)(?=\s+[A-ZÁÉÍÓÚÂÊÔ])", r"\1.", text)
     masked = text
     for m in _MATH.finditer(text):
         seg = m.group(0)
@@ -220,9 +233,9 @@ def _sentences(text: str) -> list[str]:
 _IMPERATIVE = re.compile(
     r"(?:^|[\s,;:(])(?:determin[ae]|calcul[ae]|encontr[ae]|indi(?:ca|que)|descobre|descubra|escrev[ae]|mostr[ae]|prov[ae]|"
     r"demonstr[ae]|justifi(?:ca|que)|expli(?:ca|que)|verifi(?:ca|que)(?!-se)|complet[ae]|resolv[ae]|simplifi(?:ca|que)|"
-    r"fator[ae]|factoriz[ae]|d[êe](?=\s+(?:um|uma|o|a|os|as|exemplo)\b)|diz|diga|decid[ae]|obtenha|numer[ae]|list[ae]|"
+    r"fator[ae]|factoriz[ae]|d[ê](?=\s+(?:um|uma|o|a|os|as|exemplo)\b)|diz|diga|decid[ae]|obtenha|numer[ae]|list[ae]|"
     r"ach[ae]|identifi(?:ca|que)|apresent[ae]|exib[ae]|desenh[ae]|constr[óo]i|construa|preench[ae]|estim[ae]|compar[ae]|"
-    r"ordena|ordene|explicit[ae]|averigu[ae])\b",
+    r"ordena|ordene|explicit[ae]|averigu[ae]|ajud[ae](?=\s+(?:[oa]s?\s+)?[A-ZÁÉÍÓÚ]?\w+\s+a\s+(?:encontrar|determinar|calcular|descobrir|contar)\b))\b",
     re.I,
 )
 _WH_START = re.compile(r"^(?:\W*)(?:quant[oa]s?|qual|quais|quem|onde|quando|como|em\s+que|de\s+que|para\s+que|por\s+que)\b", re.I)
@@ -307,6 +320,8 @@ def classify(text: str) -> str:
             last_q or focus, re.I) or (last_q and re.search(
             r"\b(?:quant[oa]s?|qual|quais|quem|onde)\b[^?]*\be\s+(?:qual|quais|quant[oa]s?|quem|onde|em\s+que|de\s+quantas?)\b", last_q, re.I)):
         return "values"  # several things asked at once ("Quantas casas ... e qual é o número ...?")
+    if _OF_EACH_OF_N.search(last_q or focus):
+        return "values"  # "Determina as idades atuais das duas amigas."
     questions = [x for x in asking if x.endswith("?")]
     if len(questions) >= 2 and re.match(r"^\W*e\s+(?:quant[oa]s?|qual|quais|quem)\b", questions[-1], re.I):
         return "values"  # "Quantos do tipo 1? E quantos do tipo 2?"
@@ -338,11 +353,16 @@ def _part(label: str, text: str) -> Part:
         asks = "value"  # "Quanto tem que pagar cada um dos amigos ...?": one amount, the same for each
     elif asks == "values" and not n_values:
         asks = "other"  # several values, how many unknown: nothing single to compare
+    elif asks in ("value", "count") and len(asking) >= 2 and _FOLLOW_UP.match(asking[-1]) and not _ALL.search(asking[-1]) and \
+            classify(asking[-2]) in ("value", "count") and classify(asking[-1]) in ("value", "count"):
+        asks, n_values = "values", 2  # "Determina o menor número de colegas ... Para esse número, determina de quantas formas ..."
     return Part(label=label, text=text, asks=asks, keywords=content_words(focus),
                 objects=objects, extremum=extremum, tuples=_tuple_variables(focus, objects), about=tuple(about),
                 n_values=n_values)
 
 
+#: a second question about the answer of the first: "Para esse número, determina ...", "E quantos ...?"
+_FOLLOW_UP = re.compile(r"^\W*(?:para|com|nesse|neste)\s+(?:esse|este|essa|esta|tal)\s+(?:n[úu]mero|valor)\b", re.I)
 _COUNT_WORDS = {"dois": 2, "duas": 2, "tres": 3, "quatro": 4, "cinco": 5, "seis": 6}
 _NUMERIC_WH = r"(?:qual|quais|quant[oa]s?|de\s+quant[oa]s?)"
 
@@ -372,6 +392,9 @@ def values_asked(text: str, asking: list[str]) -> int:
     m = re.search(r"\b(?:o|a)\s+(comprimento|largura|altura|idade|pre[çc]o|valor|[áa]rea|per[íi]metro)((?:\s*,\s*(?:o|a)\s+\w+)*)\s+e\s+(?:o|a)\s+(\w+)", q, re.I)
     if m:
         return 2 + len(re.findall(",", m.group(2)))
+    of_n = _OF_EACH_OF_N.search(q)
+    if of_n:
+        return _COUNT_WORDS.get(plain(of_n.group(1)), 0)
     each = re.search(r"\bcada\s+(?:um|uma|concorrente|jogador|participante|amigo)\b(?:\s+d[oa]s\s+(\w+))?", q, re.I)
     if each:
         word = plain(each.group(1) or "")

@@ -104,6 +104,9 @@ def split_sentences(s: str) -> list[str]:
 def clean(solution: str) -> str:
     """The solution without figure code, placeholders, marking schemes and a closing note."""
     s = solution.split(FIGURE_MARKER)[0]
+    # an answer header ("[Resposta: 0004]\nSolução: ...", the answer sheet's digits) is a sentence of its own: "Resposta: 4"
+    s = re.sub(r"^\s*\[\s*Resposta\s*:\s*([^\]\n]{1,60}?)\s*\]",
+               lambda m: f"Resposta: {int(m.group(1)) if m.group(1).isdigit() else m.group(1)}\n\n", s)
     s = _PICTURE.sub(" ", s)
     s = _MARKS.sub(" ", s)
     s = re.sub(r"\\(?:qed|blacksquare|square)\b|\$\\square\$|∎", " ", s)
@@ -112,13 +115,26 @@ def clean(solution: str) -> str:
     notes = list(_NOTE.finditer(s))
     m = notes[-1] if notes else None
     if m is not None and m.start() > len(s) * 0.4:
-        s = s[: m.start()]
+        s = s[: m.start()] + _after_aside(s[m.start() :])
     # a placeholder alone in a math segment ("$$(table1)$$") goes with its delimiters
     s = re.sub(r"\$\$\s*(?:\((?:image|table|figura|imagem)\s*\d*\)\s*)+\$\$", " ", s, flags=re.I)
     s = re.sub(r"(?<!\$)\$\s*(?:\((?:image|table|figura|imagem)\s*\d*\)\s*)+\$(?!\$)", " ", s, flags=re.I)
     s = _PLACEHOLDER.sub(" ", s)
     s = re.sub(r"[ \t]+", " ", s)
     return s.strip()
+
+
+def _after_aside(note: str) -> str:
+    """What follows a closing note that is only an aside: "Observação: a relação ... é consequência
+    imediata do Teorema da bissetriz. Como ..., tem-se ... Portanto, área $=14\\sqrt 5$." — the
+    resolution goes on after the note's one sentence and ends with a conclusion; otherwise (a note
+    to the end) nothing."""
+    sents = split_sentences(note)
+    if len(sents) < 3 or re.match(r"^\W*(?:\\textbf\{\s*)?\w+\s*\}?\s*[:.]\s*(?:por\s+exemplo|se|caso|tamb[ée]m|outra|uma\s+outra)\b", sents[0], re.I):
+        return ""
+    if not _CONCLUSION_START.match(sents[-1]) or not MATH.search(sents[-1]) or _RESOLUTION.search(" ".join(sents[1:])):
+        return ""
+    return " " + " ".join(sents[1:])
 
 
 def _split_resolutions(s: str) -> list[str]:
@@ -199,12 +215,14 @@ def noise_flags(problem: str, solution: str) -> list[str]:
         flags.append("scrambled")
     pw = set(content_words(problem.split(FIGURE_MARKER)[0]))
     sw = set(content_words(raw))
-    pnums = set(re.findall(r"\d+", problem.split(FIGURE_MARKER)[0]))
+    # numbers shared by chance (0, 1, 2: "numeradas de $1$ a $n$") are no evidence that the solution is this problem's
+    pnums = set(re.findall(r"\d+", problem.split(FIGURE_MARKER)[0])) - {"0", "1", "2"}
     snums = set(re.findall(r"\d+", raw))
     if len(sw) >= 8 and len(pw) >= 5:
         shared = len(pw & sw) / max(1, min(len(pw), len(sw)))
-        shared_nums = len(pnums & snums) / len(pnums) if pnums else 1.0
-        if shared < 0.12 and shared_nums < 0.5:
+        shared_nums = len(pnums & snums) / len(pnums) if pnums else None
+        # few shared words and numbers; with no telling number in the problem, no shared word at all
+        if (shared < 0.12 and shared_nums is not None and shared_nums < 0.5) or (shared_nums is None and shared < 0.05):
             flags.append("foreign")
     return flags
 

@@ -177,12 +177,14 @@ AUDITED = {
     "ptbr_open_ended/49": "196", "ptbr_open_ended/95": "38", "ptbr_open_ended/3": "6437", "ptbr_open_ended/97": "3",
     "ptpt_open_ended/211": "3", "ptpt_open_ended/222": "172", "ptpt_open_ended/496": "2673", "ptbr_open_ended/74": "1339", "ptpt_open_ended/292": "27", "ptpt_open_ended/143": "10\\sqrt{13}",
     "ptpt_open_ended/245": "\\frac{50}{3}", "ptpt_open_ended/459": "\\frac{8}{5}",
+    # found wrong in the first audit, read right now (checked by hand, benchmarks/gold-audit/seed-31415926.md):
+    # "o dígito central ... é igual a $1$" (both solutions); "a Ana tem $12$ anos e a Beatriz tem $25$ anos"
+    "ptpt_open_ended/91": "1", "ptpt_open_ended/457": "12; 25",
 }
 #: extractions found wrong in the audits: they must now be refused
 AUDITED_WRONG = [
     "ptpt_open_ended/503", "ptbr_open_ended/94", "ptpt_open_ended/104", "ptpt_open_ended/287",
-    "ptpt_open_ended/33", "ptbr_open_ended/85", "ptpt_open_ended/457",
-    "ptpt_open_ended/91",
+    "ptpt_open_ended/33", "ptbr_open_ended/85",
 ]
 
 
@@ -209,7 +211,7 @@ def test_gold_coverage_does_not_regress(mathpt_open: dict[str, Problem]) -> None
     by_split: dict[str, list[bool]] = {}
     for p in mathpt_open.values():
         by_split.setdefault(p.split, []).append(gold_answer(p).usable)
-    assert sum(by_split["ptpt_open_ended"]) / len(by_split["ptpt_open_ended"]) >= 0.70
+    assert sum(by_split["ptpt_open_ended"]) / len(by_split["ptpt_open_ended"]) >= 0.75
     assert sum(by_split["ptbr_open_ended"]) / len(by_split["ptbr_open_ended"]) >= 0.75
 
 

@@ -166,3 +166,17 @@ def test_validate_a_folder_without_results_is_one_line(tmp_path: Path, capsys: p
     assert rc == ExitCode.USAGE and err.strip() == f"error: {tmp_path}: no results folder (*/summary.json) in it"
     rc, _, err = call(["--validate", str(tmp_path / "nope")], capsys)
     assert rc == ExitCode.USAGE and "not a folder of results folders" in err
+
+
+def test_validate_sizes_a_graphed_batch_as_it_allocates(tmp_path: Path) -> None:
+    """A ``--concurrency 8`` session with CUDA graphs: sized at batch 8 and at the static cache's
+    1,024-token allocation (it was sized at batch 1 and prompt + cap, 12% under its peak)."""
+    import shutil
+
+    from engine.catalog import load_catalog
+    from engine.sizing.validation import validation_rows
+
+    shutil.copytree(ROOT / "benchmarks" / "gpu-runs" / "h200-s3-llama8b-c8-graphs", tmp_path / "c8")
+    (row,) = validation_rows(load_catalog(ROOT / "models.toml"), tmp_path)
+    assert (row["run"], row["ctx"], row["batch"]) == ("llama3-8b/quanto/int4@graphs", 1024, 8)
+    assert abs(row["error_pct"]) <= 10

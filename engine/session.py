@@ -258,7 +258,8 @@ class Session:
                 return
             proc.start()
             h.proc = proc
-            if self._sampler is not None and proc.pid:
+            # a run with its own sampler (a Ray actor's, on its node) is not sampled here as well
+            if self._sampler is not None and proc.pid and getattr(proc, "sampler", None) is None:
                 self._sampler.track(proc.pid)
             if h.wait_loaded(self._stop.is_set, lambda m: self._emit(ev.RunLoadProgress(
                     run=run.name, phase=m.phase, fraction=m.fraction, bytes_read=m.bytes_read,
@@ -359,6 +360,22 @@ class Session:
     def _window(self, h: RunHandle, t0: float, t1: float) -> dict[str, Any]:
         sampler = getattr(h.proc, "sampler", None) or self._sampler  # a remote run's is on its node
         return run_window(sampler, t0, t1, pid=h.proc.pid if h.proc else None, gpus=h.gpus, served=h.served, server_pid=h.server_pid)
+
+    def gpu_nodes(self) -> list[Any]:
+        """GPU readings per node, for a live view to poll (:mod:`engine.node_gpus`): this
+        machine's from the session's sampler; with ``--executor ray`` each node's runs' GPUs as
+        their actors read them there. Safe from any thread; blocks a few seconds at most (a node
+        that does not answer costs its readings, never the session)."""
+        from engine.node_gpus import this_machine
+
+        sampler = self._sampler
+        snap = sampler.latest() if sampler is not None else None
+        # a served run's GPUs are its server's, found by the sampler (none without one)
+        handles = [h for h in self._states.values() if sampler is not None or not h.served]
+        executor = self.options.executor
+        if executor is not None and hasattr(executor, "gpu_nodes"):
+            return list(executor.gpu_nodes(snap, runs_of_gpus([h for h in handles if h.served], sampler)))
+        return [this_machine(snap, runs_of_gpus(handles, sampler))]
 
     def _untrack(self, h: RunHandle) -> None:
         if self._sampler is not None:

@@ -1,9 +1,10 @@
-"""Shared fixtures: paths, the real MATH-PT folder (skipped when absent), small catalogs."""
+"""Shared fixtures: paths, the real MATH-PT folder (skipped when absent), small catalogs, a local Ray."""
 
 from __future__ import annotations
 
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,20 @@ def write_fake_catalog(tmp_path: Path, runs: str, defaults: str = "") -> Path:
     p = tmp_path / "models.toml"
     p.write_text(text)
     return p
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[str]:
+    """A local Ray for the module (2 CPUs, and one GPU that is only a Ray resource): sessions in
+    this process use it, CLI children connect to its address. A run given the GPU
+    (``Slot(num_gpus=1)``) gets ``CUDA_VISIBLE_DEVICES=0`` from Ray and no device behind it: it
+    reads a FAKE NVML (``tests.fakes.fake_nvml.fake_node_source``). Skipped without Ray."""
+    ray = pytest.importorskip("ray")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                 object_store_memory=100 * 2**20)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
 
 
 # ---- native-library tests in a child process -----------------------------------------------

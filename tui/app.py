@@ -43,7 +43,7 @@ from engine import events as ev
 from engine.exits import ExitCode, session_exit_code
 from engine.launch import LaunchError, LaunchRequest, Prepared, prepare
 from tui.bridge import SessionBridge
-from tui.messages import EngineEvent, TextArrived
+from tui.messages import EngineEvent, NodeGpusRead, TextArrived
 from tui.model import SessionModel
 from tui.screens.dashboard import Dashboard
 
@@ -93,6 +93,7 @@ class QuantarenaApp(App[int]):
         self._last_flush = 0.0
         self._flush_timer: Timer | None = None
         self._worker: Worker[Any] | None = None
+        self._nodes_worker: Worker[Any] | None = None
         self.session_done = threading.Event()  # set when Session.run returned (or raised)
         self._quitting = False
         self.flushes = 0  # how many times answer text was drawn (the benchmark reads it)
@@ -240,6 +241,24 @@ class QuantarenaApp(App[int]):
                 self.exit(return_code=self.exit_code())
 
         self.push_screen(ErrorScreen(title, detail), after)
+
+    # ---- GPU readings per node (the GPU view) ---------------------------------------------------
+    def poll_gpu_nodes(self) -> None:
+        """Ask the session for its GPUs per node (``Session.gpu_nodes()``) off the UI thread: with
+        ``--executor ray`` that is a call to every run's actor. One poll at a time."""
+        read = getattr(self.session, "gpu_nodes", None)
+        if read is None or not self.session_running:
+            return
+        if self._nodes_worker is not None and self._nodes_worker.state in (WorkerState.PENDING, WorkerState.RUNNING):
+            return
+        self._nodes_worker = self._read_gpu_nodes(read)
+
+    @work(thread=True, exit_on_error=False, group="gpu-nodes", name="gpu-nodes")
+    def _read_gpu_nodes(self, read: Callable[[], list[Any]]) -> None:
+        self.post_message(NodeGpusRead(read()))
+
+    def on_node_gpus_read(self, message: NodeGpusRead) -> None:
+        self.dashboard.apply_changes(self.model.apply_nodes(message.nodes))
 
     # ---- controls ------------------------------------------------------------------------------
     @property

@@ -18,3 +18,6 @@ class SessionControls(Protocol):
 
     def request_quit(self) -> None:
         """Quit: confirm first while runs are active, then stop them cleanly."""
+
+    def poll_gpu_nodes(self) -> None:
+        """Read the session's GPUs per node now (the GPU view was shown)."""

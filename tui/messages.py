@@ -6,9 +6,13 @@
   buffer (``tui.bridge``) and is drained at most ~20 times a second, however fast runs stream.
   Pending ``TextArrived`` messages coalesce too.
 * :class:`SessionCrashed` reports an exception that escaped ``Session.run``.
+* :class:`NodeGpusRead` carries ``Session.gpu_nodes()`` (GPU readings per node), polled while
+  the GPU view is on screen.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from textual.message import Message
 
@@ -42,3 +46,12 @@ class SessionCrashed(Message, bubble=False):
     def __init__(self, error: BaseException) -> None:
         super().__init__()
         self.error = error
+
+
+class NodeGpusRead(Message, bubble=False):
+    def __init__(self, nodes: list[Any]) -> None:
+        super().__init__()
+        self.nodes = nodes  # engine.node_gpus.NodeGpus
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, NodeGpusRead)

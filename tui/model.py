@@ -125,6 +125,9 @@ class SessionModel:
     ram_used_mib: float | None = None
     ram_total_mib: float | None = None
     run_of_gpu: dict[int, list[str]] = field(default_factory=dict)
+    # GPU readings per node (engine.node_gpus, as dicts), polled while the GPU view is shown;
+    # a cluster's (--executor ray) carry node ids, a local session's none
+    nodes: list[dict[str, Any]] = field(default_factory=list)
     # the problem most recently started (the problem view follows it)
     current_problem: str | None = None
     answers_done: int = 0
@@ -146,6 +149,16 @@ class SessionModel:
     def active(self) -> bool:
         """A session is under way (quitting needs a confirmation)."""
         return self.state in ("running", "stopping")
+
+    @property
+    def cluster_nodes(self) -> list[dict[str, Any]]:
+        """The nodes of a cluster session (each with a node id); [] for a local session."""
+        return [n for n in self.nodes if n.get("node_id") is not None]
+
+    def apply_nodes(self, nodes: list[Any]) -> set[Change]:
+        """A poll of ``Session.gpu_nodes()``."""
+        self.nodes = [n.to_dict() if hasattr(n, "to_dict") else dict(n) for n in nodes]
+        return {"gpus"}
 
     @property
     def nvml_available(self) -> bool:

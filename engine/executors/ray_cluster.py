@@ -6,8 +6,10 @@
   GPUs registered. A process already connected (``ray.is_initialized()``) is reused as it is.
 * An address that does not answer is a :class:`ClusterError` within seconds (Ray itself would
   retry for minutes).
-* Each node's GPUs are read on that node (NVML, by a small task pinned there): their names and
-  memory, which Ray's resources do not tell.
+* A local Ray is started lean (:data:`LEAN_INIT`): on a small machine Ray's own processes share
+  the cores with the runs' decode loops, so everything quantarena does not use is off.
+* Each node's GPUs are read on that node (NVML, by a small task pinned there; the driver's own
+  node here): their names and memory, which Ray's resources do not tell.
 """
 
 from __future__ import annotations
@@ -21,6 +23,26 @@ from engine.executors.cluster import VRAM_RESOURCE, NodeInfo
 from engine.placement import GpuInfo
 
 CONNECT_TIMEOUT_S = 5.0
+
+#: ``ray.init`` options for every connection: Ray's log lines stay in Ray's files (a run's own
+#: log is copied back by its actor), no dashboard
+QUIET: dict[str, Any] = {"logging_level": "ERROR", "log_to_driver": False, "include_dashboard": False}
+
+#: Ray settings (``ray_config_def.h``; ``RAY_<name>`` environment variables for ``ray start``)
+#: for a local Ray started here; each one is a process or a timer less on the run's cores
+LEAN_SYSTEM_CONFIG: dict[str, Any] = {
+    # no idle workers prestarted when the first driver connects (an idle worker's main thread
+    # costs ~1% of a core, checking signals): the run actors start the workers they need
+    "prestart_worker_first_driver": False,
+    # no metrics export from every process to the node's agent (it feeds the dashboard's
+    # Prometheus, which quantarena does not use)
+    "enable_metrics_collection": False,
+    # the raylet's out-of-memory monitor checks every second, not every 250 ms (still on)
+    "memory_monitor_refresh_ms": 1000,
+}
+
+#: how quantarena starts a local Ray (and how ``benchmarks/ray-executor`` starts its own)
+LEAN_INIT: dict[str, Any] = {**QUIET, "_system_config": LEAN_SYSTEM_CONFIG}
 
 
 class ClusterError(Exception):
@@ -77,13 +99,12 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> Conne
     ray = import_ray()
     if ray.is_initialized():
         return Connection(address, started_here=False, reused=True)
-    quiet = {"logging_level": "ERROR", "log_to_driver": False, "include_dashboard": False}
     if address:
         why = _reachable(address)
         if why is not None:
             raise ClusterError(f"Ray cluster at {address} cannot be reached: {why}")
         try:
-            ray.init(address=address, **quiet)
+            ray.init(address=address, **QUIET)
         except Exception as e:  # ConnectionError, RuntimeError, ... all mean the same to a user
             hint = ("; a token-auth cluster needs its token here (RAY_AUTH_TOKEN or ~/.ray/auth_token, "
                     "RAY_AUTH_MODE=token)") if os.environ.get("RAY_AUTH_MODE") != "token" or not _has_token() else ""
@@ -92,7 +113,7 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> Conne
     gpus, resources = local_resources()
     try:
         ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, num_gpus=gpus, resources=resources,
-                 object_store_memory=200 * 2**20, **quiet)
+                 object_store_memory=200 * 2**20, **{**LEAN_INIT, "_system_config": dict(LEAN_SYSTEM_CONFIG)})
     except Exception as e:
         raise ClusterError(f"cannot start a local Ray: {_one_line(e)}") from None
     return Connection(None, started_here=True, reused=False)
@@ -134,15 +155,21 @@ def _probe() -> dict[str, Any]:
 def nodes() -> list[NodeInfo]:
     """The cluster's alive nodes, head first, each with the GPUs read on it."""
     ray = import_ray()
+    from ray.util.client import ray as ray_client
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     alive = [n for n in ray.nodes() if n.get("Alive")]
+    # the driver's own node is read here: a task would start a worker process that then idles
+    # for the whole session beside the runs (Ray Client: this process is on no node)
+    here = None if ray_client.is_connected() else ray.get_runtime_context().get_node_id()
     probe = ray.remote(num_cpus=0)(_probe)
-    refs = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote() for n in alive]
+    refs = {n["NodeID"]: probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote()
+            for n in alive if n["NodeID"] != here}
     try:
-        found = ray.get(refs, timeout=60)
+        remote = dict(zip(refs, ray.get(list(refs.values()), timeout=60), strict=True))
     except Exception as e:
         raise ClusterError(f"reading the cluster's nodes: {_one_line(e)}") from None
+    found = [remote[n["NodeID"]] if n["NodeID"] in remote else _probe() for n in alive]
     out = []
     for n, info in zip(alive, found, strict=True):
         res = n.get("Resources") or {}

@@ -31,13 +31,44 @@ from engine.executors.cluster import Slot
 
 #: how long an actor may wait for its resources before its run is failed
 SCHEDULE_TIMEOUT_S = float(os.environ.get("QUANTARENA_RAY_SCHEDULE_TIMEOUT_S", "600"))
-POLL_S = 0.25
+#: the pump's long poll: it returns as soon as the run posts a message (the run's exit included),
+#: so this only bounds how often an idle run costs a Ray call
+POLL_S = 30.0
 #: a run's log copied back from another node is cut to its last bytes
 LOG_LIMIT = 1 << 20
 
 
 #: the driver's OMP_NUM_THREADS, carried to the actor in the env it is given ("" when unset)
 DRIVER_OMP = "QUANTARENA_DRIVER_OMP_NUM_THREADS"
+#: the driver's niceness: the run's process gets it (Ray starts its workers at nice 15)
+DRIVER_NICE = "QUANTARENA_DRIVER_NICE"
+
+
+def thread_nice() -> int | None:
+    """The calling thread's nice value (Linux: a thread's own; a child process inherits it)."""
+    try:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    except (AttributeError, OSError):
+        return None
+
+
+def start_with_nice(proc: Any, nice: int | None) -> None:
+    """``proc.start()`` from this thread with its nice value set to ``nice`` for the moment, so
+    the child (and every thread it starts) inherits it. Lowering a nice value needs privilege
+    (CAP_SYS_NICE): without it the child keeps the thread's."""
+    old, tid = thread_nice(), threading.get_native_id()
+    changed = False
+    if nice is not None and old is not None and nice != old:
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
+            changed = True
+        except OSError:
+            pass
+    try:
+        proc.start()
+    finally:
+        if changed and old is not None:
+            os.setpriority(os.PRIO_PROCESS, tid, old)  # raising it back is always allowed
 
 
 def lost_message(reason: str) -> Any:
@@ -51,7 +82,8 @@ def lost_message(reason: str) -> Any:
 class RunActor:
     """On the node: one RunProcess, its messages, its telemetry."""
 
-    def __init__(self, run: RunSpec, model: ModelSpec, env: dict[str, str], stream_text: bool, sample_interval_s: float):
+    def __init__(self, run: RunSpec, model: ModelSpec, env: dict[str, str], stream_text: bool, sample_interval_s: float,
+                 gpu_source: Any = None):
         from engine.gpu import NvmlSource, Sampler
         from engine.run_process import RunProcess
 
@@ -59,6 +91,8 @@ class RunActor:
         # Ray sets OMP_NUM_THREADS=1 in actors without CPUs; the run gets the thread count it
         # would get from a local session (the driver's setting, else its library's default)
         omp = env.pop(DRIVER_OMP, None)
+        nice = env.pop(DRIVER_NICE, "")
+        self._nice = int(nice) if nice.lstrip("-").isdigit() else None
         if omp:
             os.environ["OMP_NUM_THREADS"] = omp
         else:
@@ -69,7 +103,7 @@ class RunActor:
         if log:
             os.makedirs(os.path.dirname(log) or ".", exist_ok=True)
         self.proc = RunProcess(run, model, env=env, stream_text=stream_text)
-        source = NvmlSource()
+        source = gpu_source() if gpu_source is not None else NvmlSource()
         self.gpus = sorted(j for j, c in source.cuda_of.items() if c is not None) if ray.get_gpu_ids() else []
         interval = sample_interval_s if source.available else max(sample_interval_s, 0.5)
         self.sampler = Sampler(interval_s=interval, source=source)
@@ -80,12 +114,17 @@ class RunActor:
 
     def start(self) -> dict[str, Any]:
         self.sampler.start()
-        self.proc.start()
+        start_with_nice(self.proc, self._nice)  # the driver's niceness, not Ray's worker niceness
+        nice = None
         if self.proc.pid:
             self.sampler.track(self.proc.pid)
             self.sampler.sample_once()  # a first reading of the run's process before its first answer
+            try:
+                nice = os.getpriority(os.PRIO_PROCESS, self.proc.pid)
+            except OSError:
+                pass
         return {"pid": self.proc.pid, "actor_pid": os.getpid(), "node_id": self.node_id, "hostname": socket.gethostname(),
-                "gpus": self.gpus}
+                "gpus": self.gpus, "nice": nice, "actor_nice": thread_nice()}
 
     def send(self, seq: int, msg: Any) -> bool:
         ok = True
@@ -200,7 +239,7 @@ class RayRunProcess:
 
     def __init__(self, run: RunSpec, model: ModelSpec, *, env: dict[str, str] | None = None, stream_text: bool = True,
                  slot: Slot | None = None, sample_interval_s: float = 0.1, driver_node: str | None = None,
-                 on_started: Any = None):
+                 on_started: Any = None, gpu_source: Any = None):
         self.run = run
         self.model = model
         self.env = dict(env or {})
@@ -214,6 +253,7 @@ class RayRunProcess:
         self.node: dict[str, Any] = {}
         self._driver_node = driver_node
         self._on_started = on_started
+        self._gpu_source = gpu_source
         self._actor: Any = None
         self._dead = False
         self._closed = threading.Event()
@@ -232,8 +272,10 @@ class RayRunProcess:
     def _options(self) -> dict[str, Any]:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+        # no task events: the pump's polls and the send/window calls would each report their
+        # state changes to the GCS (they feed the dashboard's task list, unused here)
         opts: dict[str, Any] = {"num_cpus": 0, "num_gpus": self.slot.num_gpus, "resources": self.slot.resources(),
-                                "max_restarts": 0, "max_task_retries": 0}
+                                "max_restarts": 0, "max_task_retries": 0, "enable_task_events": False}
         if self.slot.node_id:
             opts["scheduling_strategy"] = NodeAffinitySchedulingStrategy(self.slot.node_id, soft=False)
         else:
@@ -244,9 +286,10 @@ class RayRunProcess:
         """Create the actor and its run process; a failure (no room, actor lost) arrives as the
         exit message, as a dead local process's does."""
         try:
-            env = {**self.env, DRIVER_OMP: os.environ.get("OMP_NUM_THREADS", "")}
+            nice = thread_nice()
+            env = {**self.env, DRIVER_OMP: os.environ.get("OMP_NUM_THREADS", ""), DRIVER_NICE: "" if nice is None else str(nice)}
             self._actor = _RemoteActor.options(**self._options()).remote(
-                self.run, self.model, env, self.stream_text, self.sample_interval_s)
+                self.run, self.model, env, self.stream_text, self.sample_interval_s, self._gpu_source)
             self.node = dict(ray.get(self._actor.start.remote(), timeout=SCHEDULE_TIMEOUT_S))
         except ray.exceptions.GetTimeoutError:
             self._lost(f"Ray found no room for {self.run.name} within {SCHEDULE_TIMEOUT_S:.0f} s "
@@ -309,7 +352,7 @@ class RayRunProcess:
             pass
         self._dead = True
         if self._pump is not None:
-            self._pump.join(timeout=POLL_S + 5)
+            self._pump.join(timeout=5)  # the actor is gone: its poll has returned or failed
 
     def _fetch_log(self) -> None:
         if not self.log_path or not self.node or self.node.get("node_id") == self._driver_node:

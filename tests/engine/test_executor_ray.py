@@ -1,7 +1,9 @@
-"""--executor ray on a local Ray (2 CPUs, started once for the module): the fake backend through
-Ray actors matches a local session; a killed actor loses no finished answer and the other run
-goes on; Ctrl-C ends every actor; an unreachable cluster is one line and exit 2; the cluster
-planner (pure) spreads waves over nodes and reports a run no node can hold."""
+"""--executor ray on a local Ray (``ray_cluster`` in tests/conftest.py: 2 CPUs, started once for
+the module): the fake backend through Ray actors matches a local session (its run process at the
+driver's nice value); a killed actor loses no finished answer and the other run goes on; the GPU
+readings per node come from each run's actor (a FAKE NVML there); Ctrl-C ends every actor; an
+unreachable cluster is one line and exit 2; the cluster planner (pure) spreads waves over nodes
+and reports a run no node can hold."""
 
 from __future__ import annotations
 
@@ -28,16 +30,6 @@ from tests.conftest import ROOT, write_fake_catalog
 ray = pytest.importorskip("ray")
 
 
-@pytest.fixture(scope="module")
-def cluster() -> str:
-    """One local Ray for the module; sessions in this process reuse it, CLI children connect."""
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                 object_store_memory=100 * 2**20)
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
-
-
 def _runs(*tables: str) -> str:
     return "\n".join(f'[[runs]]\nmodel = "tiny"\nbackend = "fake"\nquant = "fake"\n{t}\n' for t in tables)
 
@@ -62,10 +54,11 @@ def test_import_engine_never_imports_ray() -> None:
     assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr
 
 
-def test_fake_runs_through_ray_match_a_local_session(tmp_path: Path, cluster: str) -> None:
+def test_fake_runs_through_ray_match_a_local_session(tmp_path: Path, ray_cluster: str) -> None:
     local = _prepare(tmp_path, TWO, "local").session().run()
     p = _prepare(tmp_path, TWO, "ray", executor="ray")
     omp: list[str | None] = []
+    nice: list[int] = []
 
     def on_event(e: ev.Event) -> None:
         import psutil
@@ -73,6 +66,7 @@ def test_fake_runs_through_ray_match_a_local_session(tmp_path: Path, cluster: st
         if isinstance(e, ev.RunLoaded):
             pid = next(pr for pr in p.options.executor._procs if pr.run.name == e.run).node["pid"]
             omp.append(psutil.Process(pid).environ().get("OMP_NUM_THREADS"))
+            nice.append(psutil.Process(pid).nice())
 
     try:
         remote = p.session().run(on_event)
@@ -85,6 +79,10 @@ def test_fake_runs_through_ray_match_a_local_session(tmp_path: Path, cluster: st
     assert sorted((key(r), r["response"], r["verdict"], r["tokens_out"]) for r in a) == \
         sorted((key(r), r["response"], r["verdict"], r["tokens_out"]) for r in b)
     assert omp == [os.environ.get("OMP_NUM_THREADS")] * 2  # not Ray's OMP_NUM_THREADS=1 for CPU-less actors
+    used = remote["environment"]["executor"]["runs"]
+    assert [u["nice"] for u in used.values()] == nice  # recorded as the run process has it
+    if os.geteuid() == 0:  # may lower a nice value: the run gets the driver's, not Ray's worker niceness (15)
+        assert nice == [os.nice(0)] * 2 and all(u["actor_nice"] == 15 for u in used.values()), used
     assert all(r["rss_mib"] for r in b)  # telemetry sampled on the node, by the actor
     assert [r["status"] for r in remote["runs"]] == [r["status"] for r in local["runs"]] == ["ok", "ok"]
     assert local["environment"]["executor"] == {"kind": "local"}
@@ -94,7 +92,7 @@ def test_fake_runs_through_ray_match_a_local_session(tmp_path: Path, cluster: st
     assert {r: u["node_id"] for r, u in ex["runs"].items()} == {"tiny/fake/fake@a": node, "tiny/fake/fake@b": node}
 
 
-def test_a_killed_actor_loses_no_finished_answer_and_the_other_run_goes_on(tmp_path: Path, cluster: str) -> None:
+def test_a_killed_actor_loses_no_finished_answer_and_the_other_run_goes_on(tmp_path: Path, ray_cluster: str) -> None:
     runs = _runs('tag = "a"\nsettings = { tokens_per_s = 40 }', 'tag = "b"\nsettings = { tokens_per_s = 40 }')
     p = _prepare(tmp_path, runs, "out", limit=4, executor="ray")
     ex = p.options.executor
@@ -102,12 +100,15 @@ def test_a_killed_actor_loses_no_finished_answer_and_the_other_run_goes_on(tmp_p
     killed = threading.Event()
 
     def on_event(e: ev.Event) -> None:
-        if isinstance(e, ev.ProblemFinished) and e.run == "tiny/fake/fake@a":
-            finished.append(e.problem_id)
-            if len(finished) == 2 and not killed.is_set():
+        # killed as run a starts its third problem: its first two answers are done by then (a
+        # ProblemFinished would come later, after grading, which a loaded machine delays)
+        if isinstance(e, ev.ProblemStarted) and e.run == "tiny/fake/fake@a" and not killed.is_set():
+            if len(finished) == 2:
                 killed.set()
                 proc = next(pr for pr in ex._procs if pr.run.name == "tiny/fake/fake@a")
                 proc.kill_actor()  # as a lost node would: the actor and its run process end
+            else:
+                finished.append(e.problem_id)
 
     try:
         summary = p.session().run(on_event)
@@ -124,10 +125,71 @@ def test_a_killed_actor_loses_no_finished_answer_and_the_other_run_goes_on(tmp_p
     assert b["status"] == "ok" and b["problems"] == 4  # the other run continued to the end
 
 
-def test_cli_batch_ctrl_c_ends_every_actor(tmp_path: Path, cluster: str) -> None:
+def test_gpu_nodes_are_read_on_each_run_node_by_its_actor(tmp_path: Path, ray_cluster: str) -> None:
+    """Session.gpu_nodes() with --executor ray: each node holding runs, tagged with its host, the
+    GPUs of its runs as their actors read them there (a FAKE NVML in run a's actor)."""
+    from engine.executors.cluster import Slot
+    from tests.fakes.fake_nvml import FAKE_NODE_GPU, fake_node_source
+
+    runs = _runs('tag = "a"\nsettings = { tokens_per_s = 40 }', 'tag = "b"\nsettings = { tokens_per_s = 40 }')
+    p = _prepare(tmp_path, runs, "out", limit=2, executor="ray")
+    ex = p.options.executor
+    a, b = "tiny/fake/fake@a", "tiny/fake/fake@b"
+    ex.slots[a] = Slot(a, num_gpus=1, gpus=(0,))  # the fixture's one GPU (a Ray resource): Ray gives it to a's actor
+    ex.gpu_source = fake_node_source  # built in each actor, on its node
+    session = p.session()
+    seen: list[list] = []
+    elsewhere: list[list] = []
+
+    def on_event(e: ev.Event) -> None:
+        if isinstance(e, ev.ProblemStarted) and e.run == a and not seen:
+            seen.append(session.gpu_nodes())
+            driver, ex.driver_node = ex.driver_node, "a-driver-elsewhere"  # as if the driver ran on another machine
+            try:
+                elsewhere.append(session.gpu_nodes())
+            finally:
+                ex.driver_node = driver
+
+    try:
+        session.run(on_event)
+    finally:
+        ex.close()
+    assert seen and elsewhere
+    node_id = ray.get_runtime_context().get_node_id()
+    [here] = seen[0]  # one machine: the driver's (it has no GPU of its own here; the actor's reading is used)
+    assert (here.hostname, here.node_id, here.here) == (socket.gethostname(), node_id, True)
+    assert a in here.runs and set(here.runs) <= {a, b}  # b: when its actor is up already
+    [g] = here.gpus
+    assert (g["name"], g["mem_used_mib"], g["util_pct"], g["label"], g["runs"]) == (FAKE_NODE_GPU.name, 12_345, 77, "cuda:0 (gpu:0)", [a])
+    [remote] = elsewhere[0]  # seen from another machine: the run's node, not this one
+    assert (remote.hostname, remote.node_id, remote.here, sorted(remote.runs)) == (socket.gethostname(), node_id, False, sorted(here.runs))
+    assert [x["name"] for x in remote.gpus] == [FAKE_NODE_GPU.name] and remote.gpus[0]["runs"] == [a]
+
+
+def test_a_local_session_reads_its_gpus_as_this_machine(tmp_path: Path) -> None:
+    """Session.gpu_nodes() without an executor: one entry, this machine, no node id (a FAKE NVML)."""
+    from engine.gpu import NvmlSource, Sampler
+    from tests.fakes.fake_nvml import FAKE_NODE_GPU, FakeNvml
+
+    cat = write_fake_catalog(tmp_path, _runs('tag = "a"\nsettings = { tokens_per_s = 200 }'))
+    p = prepare(LaunchRequest(models=str(cat), dataset="builtin", limit=1, max_new_tokens=8, out=str(tmp_path / "o"),
+                              quality=False, gpus="auto"))
+    sampler = Sampler(interval_s=0.02, source=NvmlSource(FakeNvml([FAKE_NODE_GPU]))).start()
+    try:
+        session = p.session(sampler=sampler)
+        seen: list[list] = []
+        session.run(lambda e: seen.append(session.gpu_nodes()) if isinstance(e, ev.ProblemStarted) and not seen else None)
+    finally:
+        sampler.stop()
+    [node] = seen[0]
+    assert (node.hostname, node.node_id, node.here) == (socket.gethostname(), None, True)
+    assert [g["name"] for g in node.gpus] == [FAKE_NODE_GPU.name]
+
+
+def test_cli_batch_ctrl_c_ends_every_actor(tmp_path: Path, ray_cluster: str) -> None:
     cat = write_fake_catalog(tmp_path, _runs('tag = "a"\nsettings = { tokens_per_s = 20 }', 'tag = "b"\nsettings = { tokens_per_s = 20 }'))
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "cli.main", "--batch", "--quiet", "--executor", "ray", "--ray-address", cluster,
+    cmd = [sys.executable, "-m", "cli.main", "--batch", "--quiet", "--executor", "ray", "--ray-address", ray_cluster,
            "--models", str(cat), "--limit", "20", "--no-quality", "--max-new-tokens", "64", "--out", str(out)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
@@ -137,7 +199,7 @@ def test_cli_batch_ctrl_c_ends_every_actor(tmp_path: Path, cluster: str) -> None
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     env = json.loads((out / "summary.json").read_text())["environment"]["executor"]
-    assert env["address"] == cluster and len(env["runs"]) == 2
+    assert env["address"] == ray_cluster and len(env["runs"]) == 2
     pids = [u[k] for u in env["runs"].values() for k in ("pid", "actor_pid")]
     assert all(pids)
     deadline = time.time() + 15
@@ -236,6 +298,6 @@ def test_cpu_runs_on_a_cpu_cluster_get_no_node() -> None:
     assert cp.slots["tiny/fake/fake"].node_id is None and cp.plan.placements[0].device == "cpu"
 
 
-def test_gpus_described_with_ray_is_a_usage_error(tmp_path: Path, cluster: str) -> None:
+def test_gpus_described_with_ray_is_a_usage_error(tmp_path: Path, ray_cluster: str) -> None:
     with pytest.raises(LaunchError, match="with --executor ray the cluster's GPUs are planned"):
         _prepare(tmp_path, TWO, "out", executor="ray", gpus="2x80GiB")

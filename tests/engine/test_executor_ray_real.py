@@ -15,15 +15,6 @@ ray = pytest.importorskip("ray")
 RUN = "smollm2-135m/llama.cpp/q4_1"
 
 
-@pytest.fixture(scope="module")
-def cluster() -> str:
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                 object_store_memory=100 * 2**20)
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
-
-
 def _session(out: Path, **kw):
     req = LaunchRequest(models=str(ROOT / "models.toml"), runs=RUN, dataset="builtin", limit=2, max_new_tokens=48,
                         out=str(out), quality=False, **kw)
@@ -36,7 +27,7 @@ def _session(out: Path, **kw):
 
 
 @pytest.mark.slow
-def test_embedded_model_through_ray_matches_a_local_session(tmp_path: Path, cluster: str) -> None:
+def test_embedded_model_through_ray_matches_a_local_session(tmp_path: Path, ray_cluster: str) -> None:
     local = _session(tmp_path / "local")
     remote = _session(tmp_path / "ray", executor="ray")
     a = [json.loads(x) for x in (tmp_path / "local" / "results.jsonl").read_text().splitlines()]

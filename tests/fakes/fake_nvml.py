@@ -82,3 +82,15 @@ class FakeNvml:
 
     def nvmlDeviceGetGraphicsRunningProcesses(self, h: FakeGpu) -> list[Any]:
         return []
+
+
+#: the FAKE GPU a Ray actor reads in the tests of the per-node GPU view (no GPU on this machine)
+FAKE_NODE_GPU = FakeGpu(name="FAKE NVIDIA H100 80GB HBM3", uuid="GPU-FAKE-0000", used_mib=12_345, util=77, temp=51)
+
+
+def fake_node_source() -> Any:
+    """An ``NvmlSource`` over a FAKE NVML with :data:`FAKE_NODE_GPU`, built where it is called
+    (a Ray actor's ``gpu_source``: the function is sent to the node, the fake built there)."""
+    from engine.gpu import NvmlSource
+
+    return NvmlSource(FakeNvml([FAKE_NODE_GPU]))

@@ -136,9 +136,11 @@ class Dashboard(Screen[None]):
             self.grid.refresh_all()
 
     def tick(self) -> None:
-        """Once a second: the elapsed clock."""
+        """Once a second: the elapsed clock; the nodes' GPUs while the GPU view is shown."""
         if self.is_mounted:
             self.top_bar.update_status()
+            if self.view == "gpus":
+                self.qapp.poll_gpu_nodes()
 
     # ---- actions -------------------------------------------------------------------------------
     def action_show_view(self, view: str) -> None:
@@ -151,6 +153,8 @@ class Dashboard(Screen[None]):
         self.top_bar.set_view(view)
         if view in self._dirty:  # redraw what changed while it was hidden, nothing more
             self._refresh_view(view)
+        if view == "gpus":  # read on each node while shown (then every tick)
+            self.qapp.poll_gpu_nodes()
         # focus moves only when needed: every focus change rebuilds the footer's keys
         if view == "runs" and not isinstance(self.focused, RunPane) and self.grid.panes:
             next(iter(self.grid.panes.values())).focus(scroll_visible=False)

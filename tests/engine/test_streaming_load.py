@@ -128,7 +128,7 @@ def test_progress_lines_name_shards_bytes_and_devices(small_ckpt: Path) -> None:
     assert lines[0].startswith(f"streaming {small_ckpt}: {n} shard(s)")
     assert f"shard {n}/{n}" in lines[-1] and "GiB read" in lines[-1] and "placed cpu" in lines[-1]
     assert not [k for k, t in model.state_dict().items() if t.is_meta]
-    assert model.model.layers[0].mlp.experts.gate_up_proj.shape == (4, 256, 64)  # fused, dense (no packer given)
+    assert model.model.layers[0].mlp.experts.gate_up_proj.shape == (12, 256, 64)  # fused, dense (no packer given)
 
 
 def test_the_backend_reports_each_shard_as_load_progress(small_ckpt: Path) -> None:
